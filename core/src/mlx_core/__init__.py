@@ -1,0 +1,8 @@
+"""mlx core: the plugin contract, configuration, environments and training loop."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mlx-core")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"

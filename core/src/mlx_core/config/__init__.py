@@ -1,0 +1,1 @@
+"""Configuration: attrs settings classes, YAML dialects, and the cattrs converter."""

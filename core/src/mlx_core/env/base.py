@@ -1,0 +1,183 @@
+"""The environment API: specs, decision and terminal steps, actions.
+
+An environment holds one or more *behaviors*; each behavior has many *agents*. A call to
+``reset()`` or ``step(actions)`` returns, per behavior, the agents that need a decision now
+(:class:`DecisionSteps`) and the agents whose episode ended since the last call
+(:class:`TerminalSteps`). An agent can appear in both in the same call: it ended one episode
+and asks for the first decision of the next. Everything is batched: one array row per agent.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import attrs
+import numpy as np
+
+
+@attrs.define(frozen=True)
+class ObservationSpec:
+    """One observation of a behavior: its shape (without the agent axis) and a name.
+
+    Shapes of length 3 are images (height, width, channels); everything else is a vector.
+    """
+
+    shape: tuple[int, ...]
+    name: str = "obs"
+
+    @property
+    def is_visual(self) -> bool:
+        """True for (height, width, channels) image observations."""
+        return len(self.shape) == 3
+
+
+@attrs.define(frozen=True)
+class ActionSpec:
+    """The actions of a behavior: a continuous vector and/or discrete branches.
+
+    Continuous actions are in [-1, 1]; adapters rescale them to the simulator's bounds.
+    """
+
+    continuous_size: int = 0
+    discrete_branches: tuple[int, ...] = ()
+
+    @property
+    def discrete_size(self) -> int:
+        """Number of discrete branches."""
+        return len(self.discrete_branches)
+
+    @property
+    def is_continuous(self) -> bool:
+        """True when the behavior has continuous actions."""
+        return self.continuous_size > 0
+
+    @property
+    def is_discrete(self) -> bool:
+        """True when the behavior has discrete branches."""
+        return len(self.discrete_branches) > 0
+
+    def empty(self, n_agents: int) -> ActionTuple:
+        """An all-zero action batch for ``n_agents`` agents."""
+        return ActionTuple(
+            continuous=np.zeros((n_agents, self.continuous_size), dtype=np.float32),
+            discrete=np.zeros((n_agents, self.discrete_size), dtype=np.int64),
+        )
+
+
+@attrs.define(frozen=True)
+class BehaviorSpec:
+    """What the trainer needs to know about a behavior to build its policy."""
+
+    observation_specs: tuple[ObservationSpec, ...]
+    action_spec: ActionSpec
+
+
+@attrs.define
+class ActionTuple:
+    """Actions for a batch of agents: ``continuous`` (n, size) float32, ``discrete`` (n, branches) int64."""
+
+    continuous: np.ndarray
+    discrete: np.ndarray
+
+    def __len__(self) -> int:
+        return max(len(self.continuous), len(self.discrete))
+
+
+@attrs.define
+class DecisionSteps:
+    """Agents of one behavior that need an action now.
+
+    ``obs`` holds one array per observation spec, each (n_agents, *shape); ``reward`` is the
+    reward earned since the agent's previous decision; ``action_mask`` is a boolean array
+    (n_agents, sum(branches)) where True means *allowed*, or None when nothing is masked.
+    """
+
+    obs: list[np.ndarray]
+    reward: np.ndarray
+    agent_id: np.ndarray
+    action_mask: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.agent_id)
+
+    @classmethod
+    def empty(cls, spec: BehaviorSpec) -> DecisionSteps:
+        """No agent needs a decision."""
+        return cls(
+            obs=[np.zeros((0, *o.shape), np.float32) for o in spec.observation_specs],
+            reward=np.zeros(0, np.float32),
+            agent_id=np.zeros(0, np.int64),
+        )
+
+
+@attrs.define
+class TerminalSteps:
+    """Agents of one behavior whose episode ended since the last call.
+
+    ``obs`` is each agent's last observation. ``interrupted`` is True where the episode was
+    cut by a step limit rather than reaching a terminal state: the trainer then bootstraps
+    the value of that last observation.
+    """
+
+    obs: list[np.ndarray]
+    reward: np.ndarray
+    agent_id: np.ndarray
+    interrupted: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.agent_id)
+
+    @classmethod
+    def empty(cls, spec: BehaviorSpec) -> TerminalSteps:
+        """No agent finished."""
+        return cls(
+            obs=[np.zeros((0, *o.shape), np.float32) for o in spec.observation_specs],
+            reward=np.zeros(0, np.float32),
+            agent_id=np.zeros(0, np.int64),
+            interrupted=np.zeros(0, bool),
+        )
+
+
+StepResult = dict[str, tuple[DecisionSteps, TerminalSteps]]
+"""Per behavior name: (agents needing a decision, agents that just finished)."""
+
+
+class Environment(abc.ABC):
+    """A simulator with one or more behaviors, each with a batch of agents.
+
+    Adapters (gymnasium, PettingZoo, gRPC executables, built-in tasks) implement this class.
+    """
+
+    @property
+    @abc.abstractmethod
+    def specs(self) -> dict[str, BehaviorSpec]:
+        """The behaviors of this environment, by name."""
+
+    @abc.abstractmethod
+    def reset(self) -> StepResult:
+        """Start new episodes for every agent and return their first decision requests."""
+
+    @abc.abstractmethod
+    def step(self, actions: dict[str, ActionTuple]) -> StepResult:
+        """Apply actions to the agents that asked in the previous result, in the same order.
+
+        ``actions`` holds, per behavior, one row per agent of the previous
+        :class:`DecisionSteps`. Behaviors with no waiting agents may be missing.
+        """
+
+    def set_parameters(self, parameters: dict[str, float]) -> None:
+        """Set environment parameters; they take effect at the next episode of each agent.
+
+        The default ignores them: environments that have none need not override this.
+        """
+
+    def seed(self, seed: int) -> None:  # noqa: B027 - optional hook, empty by design
+        """Seed the environment's random generators before the first reset."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, empty by design
+        """Release the environment's resources."""
+
+    def stats(self) -> dict[str, Any]:
+        """Custom metrics the simulator reports since the last call (name -> value)."""
+        return {}

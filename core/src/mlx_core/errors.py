@@ -1,0 +1,32 @@
+"""The one exception family for user mistakes, caught once by the CLI and printed as a paragraph."""
+
+from __future__ import annotations
+
+
+class MlxError(Exception):
+    """A problem the user can fix (bad config, unknown plugin name, missing file).
+
+    The CLI prints ``str(error)`` as one paragraph, without a traceback, and exits non-zero.
+    """
+
+
+class ConfigError(MlxError):
+    """A configuration file or command line that cannot be turned into run options."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        if len(problems) == 1:
+            text = f"{source}: {problems[0]}"
+        else:
+            listed = "; ".join(problems)
+            text = f"{source} has {len(problems)} problems: {listed}"
+        super().__init__(text)
+
+
+class PluginError(MlxError):
+    """A plugin name that nothing installed provides, or a plugin that fails to load."""
+
+
+class EnvError(MlxError):
+    """An environment that cannot be created, reached or understood."""

@@ -1,0 +1,1 @@
+"""Plugin discovery and the registry of types that plugins offer."""

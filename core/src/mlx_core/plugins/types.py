@@ -1,0 +1,99 @@
+"""The *types* plugins offer through the registry hooks of :mod:`mlx_core.hookspecs`.
+
+Each type is a name (the word users write in YAML), an attrs settings class (the YAML section
+it reads, structured and validated by cattrs) and a factory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import attrs
+
+if TYPE_CHECKING:
+    from mlx_core.env.base import Environment
+    from mlx_core.rewards.base import RewardSignal
+    from mlx_core.samplers import Sampler
+    from mlx_core.stats.reporter import StatsWriter
+    from mlx_core.training.trainer import Trainer, TrainerContext
+
+
+@attrs.define(frozen=True)
+class TrainerType:
+    """A training algorithm, chosen with ``behaviors.<B>.trainer``.
+
+    ``settings`` structures ``behaviors.<B>.hyperparameters``; ``factory(context)`` builds the
+    trainer of one behavior.
+    """
+
+    name: str
+    settings: type
+    factory: Callable[[TrainerContext], Trainer]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class RewardSignalType:
+    """A reward signal, chosen by a key of ``behaviors.<B>.reward_signals``.
+
+    ``settings`` must have ``gamma`` and ``strength`` fields; ``factory(spec, settings)``
+    builds the signal for one behavior.
+    """
+
+    name: str
+    settings: type
+    factory: Callable[..., RewardSignal]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class SamplerType:
+    """A distribution for ``environment_parameters.<p>.sampler_type``."""
+
+    name: str
+    settings: type
+    factory: Callable[[Any], Sampler]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class ExporterType:
+    """A model format written at the end of a run; ``export(policy, path_without_suffix)``
+    writes the file and returns its path."""
+
+    name: str
+    export: Callable[..., Any]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class EnvironmentType:
+    """A kind of environment, chosen by ``env_settings.env``.
+
+    ``accepts(target)`` says whether a target string (without a ``name:`` prefix) is one of
+    this type's; ``factory(target, options, worker_id)`` creates it.
+    """
+
+    name: str
+    accepts: Callable[[str], bool]
+    factory: Callable[..., Environment]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class StatsWriterType:
+    """A destination for summary statistics; ``factory(run_dir, options)`` builds a writer."""
+
+    name: str
+    factory: Callable[..., StatsWriter]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class ScheduleType:
+    """A schedule of environment-parameter values over training (e.g. curriculum lessons)."""
+
+    name: str
+    settings: type
+    factory: Callable[..., Any]
+    description: str = ""
