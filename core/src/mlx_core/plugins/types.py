@@ -6,7 +6,8 @@ it reads, structured and validated by cattrs) and a factory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -71,7 +72,7 @@ class EnvironmentType:
     """A kind of environment, chosen by ``env_settings.env``.
 
     ``accepts(target)`` says whether a target string (without a ``name:`` prefix) is one of
-    this type's; ``factory(target, options, worker_id)`` creates it.
+    this type's; ``factory(target, options=RunOptions, num_envs=int, seed=int)`` creates it.
     """
 
     name: str

@@ -1,0 +1,194 @@
+"""The ``mlx`` command: ``mlx run``, ``mlx plugins``, ``mlx config check|upgrade``."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlx_core import __version__
+from mlx_core.errors import MlxError
+
+# Flags that parse today but whose feature another part of mlx delivers; each says which.
+NOT_YET = {
+    "initialize_from": "--initialize-from arrives with run management (checkpoint resume and "
+    "initialisation, planned in mlx-core's next release); start a fresh run instead",
+    "inference": "--inference arrives with run management (inference runs, planned in mlx-core's "
+    "next release); use 'mlx run' to train",
+    "sampler": "--sampler (environment-parameter randomisation from a separate file) is planned "
+    "for mlx-core's next release; put the parameters under environment_parameters in the config "
+    "file once it lands",
+}
+
+
+class MlxGroup(click.Group):
+    """Turns :class:`MlxError` into one paragraph on stderr and exit status 1, with no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlxError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=MlxGroup)
+@click.version_option(__version__, prog_name="mlx")
+def main() -> None:
+    """Train reinforcement and imitation learning agents from a YAML configuration."""
+
+
+def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
+    if value is not None:
+        overrides.setdefault(section, {})[key] = value
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--env", "env_path", help="Environment: gymnasium id, built-in name, module:Class or executable.")
+@click.option("--run-id", help="Name of the run; results go to <results-dir>/<run-id>/.  [default: ppo]")
+@click.option("--results-dir", help="Folder for results.  [default: results]")
+@click.option("--seed", type=int, help="Random seed; -1 picks one.  [default: -1]")
+@click.option("--num-envs", type=click.IntRange(min=1), help="Environment copies.  [default: 1]")
+@click.option("--num-areas", type=click.IntRange(min=1), help="Training areas per environment.  [default: 1]")
+@click.option("--base-port", type=click.IntRange(1024, 65535), help="First port for environment executables.  [default: 5005]")
+@click.option("--env-args", multiple=True, help="Arguments passed to the environment (quoted string; repeatable).")
+@click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Checkpoints kept per behavior.  [default: 5]")
+@click.option("--save-freq", type=click.IntRange(min=1), help="Steps between checkpoints (checkpoint_interval).")
+@click.option("--train", "train_flag", is_flag=True, help="Accepted for compatibility: training is the default.")
+@click.option("--resume", "--load", "resume", is_flag=True, help="Continue the run --run-id from its latest checkpoints.")
+@click.option("--force", is_flag=True, help="Overwrite the results of an existing run with the same --run-id.")
+@click.option("--initialize-from", help="Start from the weights of another run id.")
+@click.option("--inference", is_flag=True, help="Run the policy without training.")
+@click.option("--no-graphics", is_flag=True, default=None, help="Ask the simulator not to render.")
+@click.option("--width", type=click.IntRange(min=1), help="Simulator window width.  [default: 84]")
+@click.option("--height", type=click.IntRange(min=1), help="Simulator window height.  [default: 84]")
+@click.option("--quality-level", type=click.IntRange(min=0), help="Simulator quality level.  [default: 5]")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), help="Simulator time scale.  [default: 20]")
+@click.option("--target-frame-rate", type=int, help="Simulator frame-rate target.  [default: -1]")
+@click.option("--capture-frame-rate", type=int, help="Simulator capture frame rate.  [default: 60]")
+@click.option("--debug", is_flag=True, help="Debug-level log events.")
+@click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is present.")
+@click.option("--torch-device", help="torch device for training (cpu, cuda, cuda:1, ...).")
+@click.option("--curriculum", type=click.Path(dir_okay=False), help="Curriculum file (needs the mlx-curriculum plugin).")
+@click.option("--sampler", type=click.Path(dir_okay=False), help="Environment-parameter sampler file.")
+@click.option("--lesson", type=click.IntRange(min=0), help="Curriculum lesson to start from (needs mlx-curriculum).")
+def run(config: Path | None, **flags: Any) -> None:
+    """Train the behaviors of CONFIG; results go to results/<run-id>/."""
+    from mlx_core.config.loader import load_run_options, write_canonical
+    from mlx_core.logs import configure_logging
+    from mlx_core.plugins.manager import get_plugins
+    from mlx_core.training.controller import TrainerController
+
+    plugins = get_plugins()
+    for key, message in NOT_YET.items():
+        if flags.get(key):
+            raise MlxError(message + ".")
+    if flags.get("curriculum") or flags.get("lesson") is not None:
+        plugins.get("parameter schedule", "curriculum", where="--curriculum/--lesson")
+    overrides = _overrides(flags)
+    options = load_run_options(config, overrides, plugins)
+    configure_logging(options.debug)
+    run_dir = _prepare_run_dir(options)
+    write_canonical(options, run_dir / "configuration.yaml")
+    TrainerController(options, run_dir, plugins).run()
+
+
+def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """Command-line flags as a nested dict in the canonical config's shape."""
+    o: dict[str, Any] = {}
+    _set(o, "env_settings", "env", flags["env_path"])
+    _set(o, "env_settings", "seed", flags["seed"])
+    _set(o, "env_settings", "num_envs", flags["num_envs"])
+    _set(o, "env_settings", "num_areas", flags["num_areas"])
+    _set(o, "env_settings", "base_port", flags["base_port"])
+    if flags["env_args"]:
+        _set(o, "env_settings", "env_args", [a for s in flags["env_args"] for a in shlex.split(s)])
+    for key in ("width", "height", "quality_level", "time_scale", "target_frame_rate", "capture_frame_rate", "no_graphics"):
+        _set(o, "engine_settings", key, flags[key])
+    _set(o, "checkpoint_settings", "run_id", flags["run_id"])
+    _set(o, "checkpoint_settings", "results_dir", flags["results_dir"])
+    if flags["resume"]:
+        _set(o, "checkpoint_settings", "resume", True)
+    if flags["force"]:
+        _set(o, "checkpoint_settings", "force", True)
+    if flags["train_flag"]:
+        _set(o, "checkpoint_settings", "train_model", True)
+    _set(o, "torch_settings", "device", "cpu" if flags["cpu"] else flags["torch_device"])
+    _set(o, "behaviors_all", "keep_checkpoints", flags["keep_checkpoints"])
+    _set(o, "behaviors_all", "checkpoint_interval", flags["save_freq"])
+    if flags["debug"]:
+        o["debug"] = True
+    return o
+
+
+def _prepare_run_dir(options: Any) -> Path:
+    """Create ``results/<run-id>/``, refusing to touch an existing run without --resume/--force."""
+    cp = options.checkpoint_settings
+    run_dir = Path(cp.results_dir) / cp.run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if cp.resume:
+            return run_dir
+        if not cp.force:
+            raise MlxError(
+                f"The results folder {run_dir} already exists and nothing in it was changed. "
+                f"Pass --resume to continue that run, --force to overwrite it, or choose another "
+                f"--run-id."
+            )
+        shutil.rmtree(run_dir)
+    elif cp.resume:
+        raise MlxError(f"--resume was given but {run_dir} holds no previous run to continue; drop --resume.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+@main.command()
+def plugins() -> None:
+    """List installed plugin distributions and what each provides."""
+    from mlx_core.plugins.manager import KINDS, get_plugins
+
+    registry = get_plugins()
+    for info in registry.infos:
+        click.echo(f"{info.distribution} {info.version} (plugin '{info.name}', module {info.module.__name__})")
+        for kind in KINDS:
+            names = [p.type.name for p in registry.provided(kind) if p.plugin is info]
+            if names:
+                click.echo(f"  {kind}: {', '.join(sorted(names))}")
+
+
+@main.group(cls=MlxGroup)
+def config() -> None:
+    """Validate or upgrade configuration files."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate FILE without starting anything; print its canonical form."""
+    from mlx_core.config.loader import canonical_dict, load_run_options
+    from mlx_core.config.yaml_io import dump_yaml
+
+    options = load_run_options(file)
+    click.echo(dump_yaml(canonical_dict(options)), nl=False)
+
+
+@config.command("upgrade")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+def config_upgrade(file: Path, output: Path | None) -> None:
+    """Rewrite a seed-format or ML-Agents 1.x FILE in the canonical form."""
+    from mlx_core.config.loader import upgrade
+
+    text = upgrade(file)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"Wrote {output}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The three accepted configuration dialects, reshaped into the canonical form.
+
+* canonical: ``behaviors.<Name>.{trainer, hyperparameters, network_settings, ...}``;
+* ML-Agents 1.x: the same, with ``trainer_type`` for ``trainer`` (and ``threaded``, ignored)
+  and ``env_settings.env_path`` for ``env_settings.env``;
+* seed (ML-Agents 0.x ``trainer_config.yaml``): no ``behaviors``; a ``default:`` section and
+  one flat section per behavior (``batch_size``, ``use_recurrent``, ``hidden_units``, ...).
+
+Reshaping works on plain data and moves the line map along with the keys, so that problems
+found later in the canonical form still point at the line the user wrote.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from mlx_core.config.converter import Problem, describe
+from mlx_core.config.settings import BehaviorSettings, NetworkSettings, RunOptions
+from mlx_core.config.yaml_io import LineMap, YamlPath
+
+CANONICAL = "canonical"
+MLAGENTS = "ML-Agents 1.x"
+SEED = "seed"
+
+_TOP_KEYS = set(attrs.fields_dict(RunOptions))
+_BEHAVIOR_KEYS = list(attrs.fields_dict(BehaviorSettings))
+_DEFAULT_TRAINER = BehaviorSettings().trainer
+
+# Where the seed's flat keys go. Keys not listed here end up in ``hyperparameters``, whose
+# settings class (the trainer's) then rejects unknown ones with a close-match hint.
+_SEED_NETWORK_KEYS = set(attrs.fields_dict(NetworkSettings)) - {"memory"}
+_SEED_MEMORY_KEYS = {"memory_size", "sequence_length"}
+_SEED_BEHAVIOR_KEYS = set(_BEHAVIOR_KEYS) - {"hyperparameters", "network_settings"}
+# Keys that mark a top-level mapping as a flat seed behavior section.
+_SEED_HINT_KEYS = (
+    {"batch_size", "buffer_size", "beta", "epsilon", "lambd", "learning_rate", "num_epoch"}
+    | {"use_recurrent", "gamma"}
+    | _SEED_NETWORK_KEYS
+    | _SEED_MEMORY_KEYS
+    | _SEED_BEHAVIOR_KEYS
+)
+
+
+def detect_dialect(data: Mapping[str, Any]) -> str:
+    """Which dialect ``data`` is written in: :data:`CANONICAL`, :data:`MLAGENTS` or :data:`SEED`."""
+    if "behaviors" in data:
+        sections = [data.get("default_settings")]
+        if isinstance(data["behaviors"], Mapping):
+            sections += list(data["behaviors"].values())
+        if any(isinstance(s, Mapping) and "trainer_type" in s for s in sections):
+            return MLAGENTS
+        if isinstance(data.get("env_settings"), Mapping) and "env_path" in data["env_settings"]:
+            return MLAGENTS
+        return CANONICAL
+    if "default" in data:
+        return SEED
+    # A seed file without 'default': some unknown top-level key holds a flat behavior. An
+    # unknown key holding anything else is more likely a misspelt canonical section.
+    for key, value in data.items():
+        if key not in _TOP_KEYS and isinstance(value, Mapping) and _SEED_HINT_KEYS & set(value):
+            return SEED
+    return CANONICAL
+
+
+def to_canonical(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any], LineMap, list[Problem]]:
+    """Reshape ``data`` of any dialect into the canonical form; return it, its line map, and
+    problems that only the reshaping can see (their paths are canonical)."""
+    if detect_dialect(data) == SEED:
+        return _from_seed(data, lines)
+    out = copy.deepcopy(dict(data))
+    new_lines = dict(lines)
+    # ML-Agents 1.x names. 'threaded' chose a trainer thread there and means nothing here.
+    for path, _ in behavior_sections(out):
+        _get(out, path).pop("threaded", None)
+        _rename(out, path, "trainer_type", "trainer", lines, new_lines)
+    if isinstance(out.get("env_settings"), Mapping):
+        _rename(out, ("env_settings",), "env_path", "env", lines, new_lines)
+    return out, new_lines, []
+
+
+def inherit_defaults(data: dict[str, Any], lines: LineMap) -> tuple[dict[str, Any], LineMap]:
+    """Deep-merge each behavior over ``default_settings`` (the behavior's keys win), as ML-Agents
+    1.x does; hyperparameters are not inherited by a behavior that names another trainer."""
+    default = data.get("default_settings")
+    behaviors = data.get("behaviors")
+    if not isinstance(default, Mapping) or not isinstance(behaviors, Mapping):
+        return data, lines
+    default_trainer = default.get("trainer", _DEFAULT_TRAINER)
+    new_lines = dict(lines)
+    merged = {}
+    for name, section in behaviors.items():
+        if not isinstance(section, Mapping):
+            merged[name] = section
+            continue
+        base = dict(default)
+        if section.get("trainer", default_trainer) != default_trainer:
+            base.pop("hyperparameters", None)
+        merged[name] = deep_merge(base, section)
+        path = ("behaviors", name)
+        _carry(lines, ("default_settings",), path, new_lines)
+        _carry(lines, path, path, new_lines)
+    return {**data, "behaviors": merged}, new_lines
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``over``, recursing where both hold a mapping."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def behavior_sections(data: Mapping[str, Any]) -> list[tuple[YamlPath, Mapping[str, Any]]]:
+    """``default_settings`` and every ``behaviors.<B>`` that is a mapping, with their paths."""
+    found: list[tuple[YamlPath, Mapping[str, Any]]] = []
+    if isinstance(data.get("default_settings"), Mapping):
+        found.append((("default_settings",), data["default_settings"]))
+    if isinstance(data.get("behaviors"), Mapping):
+        for name, section in data["behaviors"].items():
+            if isinstance(section, Mapping):
+                found.append((("behaviors", name), section))
+    return found
+
+
+def _from_seed(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any], LineMap, list[Problem]]:
+    out: dict[str, Any] = {}
+    new_lines: LineMap = {(): lines.get((), 1)}
+    problems: list[Problem] = []
+    default = data.get("default", {})
+    behaviors: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TOP_KEYS:
+            out[key] = value
+            _carry(lines, (key,), (key,), new_lines)
+            continue
+        dest: YamlPath = ("default_settings",) if key == "default" else ("behaviors", key)
+        if not isinstance(value, Mapping) or not isinstance(default, Mapping):
+            # Left as written: structuring reports that it is not a mapping.
+            section = value
+            _carry(lines, (key,), dest, new_lines)
+        else:
+            # Merge flat, then nest: use_recurrent in 'default' may govern memory_size here.
+            flat_lines: LineMap = {}
+            _carry(lines, ("default",), (), flat_lines)
+            _carry(lines, (key,), (), flat_lines)
+            flat = deep_merge(default, value) if key != "default" else dict(value)
+            section = _nest_seed(flat, flat_lines, dest, new_lines, problems)
+        if key == "default":
+            out["default_settings"] = section
+        else:
+            behaviors[key] = section
+    out["behaviors"] = behaviors
+    return out, new_lines, problems
+
+
+def _nest_seed(
+    flat: Mapping[str, Any],
+    flat_lines: LineMap,
+    dest: YamlPath,
+    new_lines: LineMap,
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """One flat seed section as a canonical behavior section placed at ``dest``."""
+    section: dict[str, Any] = {}
+    new_lines[dest] = flat_lines.get((), new_lines.get((), 1))
+
+    def put(key: str, to: YamlPath, value: Any) -> None:
+        _set(section, to, _whole_floats_to_int(value))
+        _carry(flat_lines, (key,), (*dest, *to), new_lines)
+
+    recurrent = flat.get("use_recurrent", False)
+    memory_path = ("network_settings", "memory")
+    if not isinstance(recurrent, bool):
+        detail = f"use_recurrent must be true or false, got {describe(recurrent)}"
+        problems.append(Problem((*dest, *memory_path), detail))
+        _carry(flat_lines, ("use_recurrent",), (*dest, *memory_path), new_lines)
+    for key, value in flat.items():
+        if key == "use_recurrent":
+            if recurrent is True:
+                section.setdefault("network_settings", {}).setdefault("memory", {})
+                _carry(flat_lines, (key,), (*dest, *memory_path), new_lines)
+            elif recurrent is False:
+                # Explicitly no memory, so that a recurrent default_settings is not inherited.
+                put(key, memory_path, None)
+        elif key in _SEED_MEMORY_KEYS:
+            if recurrent is True:
+                put(key, (*memory_path, key), value)
+        elif key in _SEED_NETWORK_KEYS:
+            put(key, ("network_settings", key), value)
+        elif key in _SEED_BEHAVIOR_KEYS:
+            put(key, (key,), value)
+        elif key != "gamma":
+            put(key, ("hyperparameters", key), value)
+    if "gamma" in flat:
+        # The oldest format had one discount at the top: the extrinsic signal's. A gamma
+        # written under reward_signals.extrinsic wins.
+        signals = section.setdefault("reward_signals", {"extrinsic": {}})
+        extrinsic = signals.setdefault("extrinsic", {}) if isinstance(signals, dict) else None
+        if isinstance(extrinsic, dict) and "gamma" not in extrinsic:
+            put("gamma", ("reward_signals", "extrinsic", "gamma"), flat["gamma"])
+    order = {key: index for index, key in enumerate(_BEHAVIOR_KEYS)}
+    return dict(sorted(section.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def _whole_floats_to_int(value: Any) -> Any:
+    # The seed's files wrote counts such as 'max_steps: 5.0e5'; canonical files may not.
+    # Float fields accept ints, so converting every whole float is safe for them too.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _whole_floats_to_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_to_int(v) for v in value]
+    return value
+
+
+def _rename(data: dict[str, Any], path: YamlPath, old: str, new: str, lines: LineMap, new_lines: LineMap) -> None:
+    """Rename key ``old`` of the mapping at ``path`` to ``new``, unless ``new`` is also there
+    (then ``old`` stays, to be reported as an unknown key)."""
+    section = _get(data, path)
+    if old in section and new not in section:
+        # Rebuilt rather than popped, so that the key keeps its place for 'config upgrade'.
+        _set(data, path, {new if key == old else key: value for key, value in section.items()})
+        _carry(lines, (*path, old), (*path, new), new_lines)
+
+
+def _get(data: dict[str, Any], path: YamlPath) -> Any:
+    """``data[p0][p1]...``."""
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _set(data: dict[str, Any], path: YamlPath, value: Any) -> None:
+    """Set ``data[p0][p1]...`` = value, creating mappings on the way."""
+    for step in path[:-1]:
+        data = data.setdefault(step, {})
+    data[path[-1]] = value
+
+
+def _carry(lines: LineMap, src: YamlPath, dst: YamlPath, into: LineMap) -> None:
+    """Record in ``into`` the lines of ``src`` and everything under it, as if moved to ``dst``."""
+    n = len(src)
+    for path, line in lines.items():
+        if path[:n] == src:
+            into[dst + path[n:]] = line

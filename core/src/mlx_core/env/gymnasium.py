@@ -1,0 +1,284 @@
+"""Gymnasium adapter: a vector env of ``num_envs`` copies is one behavior with one agent per copy.
+
+Targets are registered ids (``CartPole-v1``), ``module:Id-v0`` (import the module, which
+registers the id) or ``module.path:ClassName`` (a :class:`gymnasium.Env` subclass). Copies
+reset themselves in the step that ends them (``AutoresetMode.SAME_STEP``), so a copy that
+finishes shows up in the :class:`TerminalSteps` with its final observation and in the
+:class:`DecisionSteps` with the first observation of its next episode.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from mlx_core.env.base import (
+    ActionSpec,
+    ActionTuple,
+    BehaviorSpec,
+    DecisionSteps,
+    Environment,
+    ObservationSpec,
+    StepResult,
+    TerminalSteps,
+)
+from mlx_core.errors import EnvError
+
+if TYPE_CHECKING:
+    from mlx_core.config.settings import RunOptions
+
+_MODULE_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[\w./-]+$")
+
+
+def accepts(target: str) -> bool:
+    """True for a registered gymnasium id or a ``module.path:Name`` target."""
+    return target in gymnasium.registry or bool(_MODULE_TARGET.match(target))
+
+
+def make_gymnasium(
+    target: str, options: RunOptions, num_envs: int, seed: int, **_: Any
+) -> GymnasiumEnvironment:
+    """Create ``num_envs`` copies of ``target``; ``env_settings.env_args`` are its kwargs."""
+    kwargs = parse_env_args(options.env_settings.env_args, target)
+    env = GymnasiumEnvironment(target, num_envs=num_envs, kwargs=kwargs)
+    if seed >= 0:
+        env.seed(seed)
+    return env
+
+
+def parse_env_args(env_args: list[str] | None, target: str) -> dict[str, Any]:
+    """Turn ``["key=value", ...]`` into keyword arguments; values are Python literals or strings."""
+    kwargs: dict[str, Any] = {}
+    for arg in env_args or []:
+        key, sep, text = arg.partition("=")
+        if not sep or not key.isidentifier():
+            raise EnvError(
+                f"env_args for {target!r} must be key=value pairs passed to the environment's "
+                f"constructor (e.g. max_episode_steps=200); got {arg!r}."
+            )
+        try:
+            kwargs[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            kwargs[key] = text
+    return kwargs
+
+
+class GymnasiumEnvironment(Environment):
+    """``num_envs`` copies of a gymnasium env as the agents of one behavior.
+
+    The behavior is named by the gymnasium id, or by the class name for ``module:Class``
+    targets. Continuous actions in [-1, 1] are rescaled to finite ``Box`` bounds; discrete
+    observations become one-hot vectors. ``vector_env`` is the wrapped gymnasium vector env.
+    """
+
+    def __init__(
+        self, target: str, num_envs: int = 1, kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.name, self.vector_env = _make_vector_env(target, num_envs, dict(kwargs or {}))
+        self._num_envs = num_envs
+        self._agent_id = np.arange(num_envs, dtype=np.int64)
+        self._agent_id.flags.writeable = False  # shared by every result: read-only
+        self._next_seed: int | None = None
+        try:
+            obs_shape, self._observe = _observation_converter(
+                self.vector_env.single_observation_space
+            )
+            action_spec, self._act = _action_converter(
+                self.vector_env.single_action_space, num_envs
+            )
+        except EnvError as error:
+            self.vector_env.close()
+            raise EnvError(f"Gymnasium environment {target!r} {error}") from None
+        self._spec = BehaviorSpec((ObservationSpec(obs_shape),), action_spec)
+
+    @property
+    def specs(self) -> dict[str, BehaviorSpec]:
+        """One behavior, named after the env."""
+        return {self.name: self._spec}
+
+    def seed(self, seed: int) -> None:
+        """The next reset uses ``reset(seed=seed)``."""
+        self._next_seed = seed
+
+    def reset(self) -> StepResult:
+        """Reset every copy; each asks for its first decision."""
+        obs, _ = self.vector_env.reset(seed=self._next_seed)
+        self._next_seed = None
+        decisions = DecisionSteps(
+            obs=[self._observe(obs)],
+            reward=np.zeros(self._num_envs, np.float32),
+            agent_id=self._agent_id,
+        )
+        return {self.name: (decisions, TerminalSteps.empty(self._spec))}
+
+    def step(self, actions: dict[str, ActionTuple]) -> StepResult:
+        """Step every copy; finished copies are reported as terminal and restarted."""
+        obs, reward, terminated, truncated, infos = self.vector_env.step(
+            self._act(actions[self.name])
+        )
+        reward = np.asarray(reward, dtype=np.float32)
+        done = np.logical_or(terminated, truncated)
+        ended = np.flatnonzero(done)
+        if ended.size:
+            final_obs = infos["final_obs"][ended]  # object array: one observation per ended copy
+            terminal = TerminalSteps(
+                obs=[self._observe(np.stack(list(final_obs)))],
+                reward=reward[ended],
+                agent_id=self._agent_id[ended],
+                interrupted=np.logical_and(truncated, np.logical_not(terminated))[ended],
+            )
+        else:
+            terminal = TerminalSteps.empty(self._spec)
+        decisions = DecisionSteps(
+            obs=[self._observe(obs)],
+            reward=np.where(done, np.float32(0), reward),
+            agent_id=self._agent_id,
+        )
+        return {self.name: (decisions, terminal)}
+
+    def close(self) -> None:
+        """Close every copy."""
+        self.vector_env.close()
+
+
+def _make_vector_env(
+    target: str, num_envs: int, kwargs: dict[str, Any]
+) -> tuple[str, gymnasium.vector.VectorEnv]:
+    """The behavior name and a SAME_STEP-autoresetting sync vector env for ``target``."""
+    same_step = gymnasium.vector.AutoresetMode.SAME_STEP
+    env_class: type[gymnasium.Env] | None = None
+    env_id = target
+    if target not in gymnasium.registry and ":" in target:
+        module_name, _, name = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise EnvError(
+                f"Cannot import module {module_name!r} of environment {target!r}: {error}. "
+                "Install the package that provides it, or check the module path."
+            ) from None
+        if name in gymnasium.registry:
+            env_id = name
+        else:
+            env_class = _env_class(module, name, target)
+    if env_class is None and env_id not in gymnasium.registry:
+        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=5, cutoff=0.6)
+        hint = f"Did you mean {', '.join(close)}?" if close else "No registered id is close."
+        raise EnvError(
+            f"Unknown gymnasium environment {env_id!r}. {hint} Use a registered id (see "
+            "gymnasium.pprint_registry()), module:EnvId to import a module that registers "
+            "one, or module.path:ClassName for a gymnasium.Env subclass."
+        )
+    try:
+        if env_class is None:
+            return env_id, gymnasium.make_vec(
+                env_id,
+                num_envs=num_envs,
+                vectorization_mode="sync",
+                vector_kwargs={"autoreset_mode": same_step},
+                **kwargs,
+            )
+        make_one = _class_factory(env_class, kwargs)
+        return env_class.__name__, gymnasium.vector.SyncVectorEnv(
+            [make_one] * num_envs, autoreset_mode=same_step
+        )
+    except (gymnasium.error.Error, TypeError) as error:
+        raise EnvError(
+            f"Cannot create gymnasium environment {target!r} with arguments {kwargs}: {error}. "
+            "Check env_args (key=value pairs for the constructor) and the env's dependencies."
+        ) from None
+
+
+def _env_class(module: Any, name: str, target: str) -> type[gymnasium.Env]:
+    """The gymnasium.Env subclass ``name`` of ``module``."""
+    env_class = getattr(module, name, None)
+    if not (isinstance(env_class, type) and issubclass(env_class, gymnasium.Env)):
+        raise EnvError(
+            f"{target!r} is neither a registered gymnasium id nor a gymnasium.Env subclass: "
+            f"module {module.__name__!r} has {'no' if env_class is None else 'a non-Env'} {name!r}."
+            " Name a class that subclasses gymnasium.Env, or an id the module registers."
+        )
+    return env_class
+
+
+def _class_factory(
+    env_class: type[gymnasium.Env], kwargs: dict[str, Any]
+) -> Callable[[], gymnasium.Env]:
+    """A constructor of one copy; ``max_episode_steps`` adds a TimeLimit as make() does."""
+    kwargs = dict(kwargs)
+    max_episode_steps = kwargs.pop("max_episode_steps", None)
+
+    def make_one() -> gymnasium.Env:
+        env = env_class(**kwargs)
+        if max_episode_steps is not None:
+            env = gymnasium.wrappers.TimeLimit(env, max_episode_steps=int(max_episode_steps))
+        return env
+
+    return make_one
+
+
+def _observation_converter(
+    space: gymnasium.Space,
+) -> tuple[tuple[int, ...], Callable[[Any], np.ndarray]]:
+    """The observation shape of ``space`` and a function from batched observations to float32."""
+    if isinstance(space, spaces.Box):
+        return tuple(space.shape), lambda obs: np.asarray(obs, dtype=np.float32)
+    if isinstance(space, spaces.Discrete):
+        one_hot = np.eye(int(space.n), dtype=np.float32)
+        start = int(space.start)
+        return (int(space.n),), lambda obs: one_hot[np.asarray(obs, dtype=np.int64) - start]
+    raise EnvError(
+        f"has observation space {space}, which mlx cannot use: only Box (vectors or HWC images) "
+        "and Discrete (one-hot) observations are supported. Wrap the env (e.g. "
+        "gymnasium.wrappers.FlattenObservation) so it observes a Box."
+    )
+
+
+def _action_converter(
+    space: gymnasium.Space, num_envs: int
+) -> tuple[ActionSpec, Callable[[ActionTuple], np.ndarray]]:
+    """The action spec of ``space`` and a function from an ActionTuple to batched gym actions."""
+    if isinstance(space, spaces.Discrete):
+        first = int(space.start)
+
+        def to_discrete(actions: ActionTuple) -> np.ndarray:
+            return actions.discrete[:, 0] + first
+
+        return ActionSpec(discrete_branches=(int(space.n),)), to_discrete
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec_shape, starts = space.nvec.shape, space.start
+
+        def to_multi_discrete(actions: ActionTuple) -> np.ndarray:
+            return actions.discrete.reshape(num_envs, *nvec_shape) + starts
+
+        branches = tuple(int(n) for n in space.nvec.ravel())
+        return ActionSpec(discrete_branches=branches), to_multi_discrete
+    if isinstance(space, spaces.Box):
+        size = int(np.prod(space.shape))
+        return ActionSpec(continuous_size=size), _box_rescaler(space, num_envs)
+    raise EnvError(
+        f"has action space {space}, which mlx cannot use: only Discrete, MultiDiscrete and "
+        "Box actions are supported. Wrap the env so its actions use one of those spaces."
+    )
+
+
+def _box_rescaler(space: spaces.Box, num_envs: int) -> Callable[[ActionTuple], np.ndarray]:
+    """Map [-1, 1] actions to the Box bounds; dimensions with an infinite bound pass through raw."""
+    finite = np.isfinite(space.low) & np.isfinite(space.high)
+    low = np.where(finite, space.low, 0.0)
+    half_range = np.where(finite, (space.high - space.low) / 2.0, 0.0)
+
+    def rescale(actions: ActionTuple) -> np.ndarray:
+        raw = actions.continuous.reshape(num_envs, *space.shape)
+        scaled = low + (np.clip(raw, -1.0, 1.0) + 1.0) * half_range
+        return np.where(finite, scaled, raw).astype(space.dtype)
+
+    return rescale

@@ -1,0 +1,1 @@
+"""Model exporters: core's ONNX exporter."""

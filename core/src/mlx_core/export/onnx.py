@@ -1,0 +1,74 @@
+"""Exports a policy's actor to ONNX with deterministic actions, for inference outside mlx.
+
+Inputs: ``obs_0`` ... ``obs_k`` (batch, *shape) float32 and, for discrete actions,
+``action_masks`` (batch, sum(branches)) float32 (1 = allowed). Outputs:
+``continuous_actions`` (batch, size), the mean action clipped to [-1, 1], and/or
+``discrete_actions`` (batch, branches) int64, the most likely allowed choice per branch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mlx_core.training.policy import Policy
+
+OPSET = 17
+
+
+class _DeterministicActor(nn.Module):
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        self.actor = policy.network.actor
+        self.has_mask = policy.spec.action_spec.is_discrete
+        self.continuous = policy.spec.action_spec.is_continuous
+        self.n_obs = len(policy.spec.observation_specs)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        obs = list(inputs[: self.n_obs])
+        mask = inputs[self.n_obs] > 0.5 if self.has_mask else None
+        continuous, discrete, _ = self.actor.head.sample(self.actor.features(obs), mask, deterministic=True)
+        outputs = []
+        if self.continuous:
+            outputs.append(torch.clamp(continuous, -1.0, 1.0))
+        if self.has_mask:
+            outputs.append(discrete)
+        return tuple(outputs)
+
+
+def export_onnx(policy: Policy, path: Path) -> Path:
+    """Write ``<path>.onnx`` for ``policy`` and return its path."""
+    spec = policy.spec
+    module = _DeterministicActor(policy).cpu().eval()
+    dummy = [torch.zeros(1, *o.shape) for o in spec.observation_specs]
+    input_names = [f"obs_{i}" for i in range(len(dummy))]
+    if spec.action_spec.is_discrete:
+        dummy.append(torch.ones(1, sum(spec.action_spec.discrete_branches)))
+        input_names.append("action_masks")
+    output_names = (["continuous_actions"] if spec.action_spec.is_continuous else []) + (
+        ["discrete_actions"] if spec.action_spec.is_discrete else []
+    )
+    out = Path(str(path) + ".onnx")
+    tmp = out.with_suffix(".onnx.tmp")
+    device = next(policy.network.parameters()).device
+    policy.network.cpu()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                tuple(dummy),
+                str(tmp),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes={name: {0: "batch"} for name in input_names + output_names},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+    finally:
+        policy.network.to(device)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,1 @@
+"""Policy and value networks: encoders, normalizer, action heads, actor-critic."""

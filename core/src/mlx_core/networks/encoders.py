@@ -1,0 +1,87 @@
+"""Observation encoders: flatten-and-concatenate for vectors, small CNNs for images."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mlx_core.config.settings import NetworkSettings
+from mlx_core.env.base import ObservationSpec
+from mlx_core.networks.normalizer import RunningNormalizer
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "swish": nn.SiLU}
+
+
+def mlp(in_size: int, hidden: int, layers: int, activation: str) -> tuple[nn.Sequential, int]:
+    """A stack of ``layers`` linear+activation layers, orthogonally initialised; returns it and its output size."""
+    modules: list[nn.Module] = []
+    size = in_size
+    for _ in range(layers):
+        linear = nn.Linear(size, hidden)
+        nn.init.orthogonal_(linear.weight, math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        modules += [linear, ACTIVATIONS[activation]()]
+        size = hidden
+    return nn.Sequential(*modules), size
+
+
+class VisualEncoder(nn.Module):
+    """A small convolutional encoder for (H, W, C) images (``vis_encode_type: simple``)."""
+
+    def __init__(self, shape: tuple[int, ...], out_size: int) -> None:
+        super().__init__()
+        h, w, c = shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 16, kernel_size=min(8, h, w), stride=min(4, max(1, h // 4))),
+            nn.LeakyReLU(),
+            nn.Conv2d(16, 32, kernel_size=min(4, max(1, h // 4)), stride=min(2, max(1, h // 8))),
+            nn.LeakyReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, c, h, w)).shape[1]
+        self.dense = nn.Sequential(nn.Linear(flat, out_size), nn.LeakyReLU())
+        self.out_size = out_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.conv(x.permute(0, 3, 1, 2)))
+
+
+class ObservationEncoder(nn.Module):
+    """Encodes the list of observations of one agent batch into one feature vector.
+
+    Vector observations are flattened, concatenated and (optionally) normalised; images go
+    through :class:`VisualEncoder`. The result feeds the MLP body.
+    """
+
+    def __init__(self, specs: tuple[ObservationSpec, ...], settings: NetworkSettings) -> None:
+        super().__init__()
+        self.vector_indices = [i for i, s in enumerate(specs) if not s.is_visual]
+        self.visual_indices = [i for i, s in enumerate(specs) if s.is_visual]
+        self.vector_size = sum(math.prod(specs[i].shape) for i in self.vector_indices)
+        self.normalizer = RunningNormalizer(self.vector_size) if settings.normalize and self.vector_size else None
+        self.visual = nn.ModuleList(
+            VisualEncoder(specs[i].shape, settings.hidden_units) for i in self.visual_indices
+        )
+        self.out_size = self.vector_size + sum(e.out_size for e in self.visual)
+
+    def vector(self, obs: list[torch.Tensor]) -> torch.Tensor:
+        """The flattened, concatenated vector observations (n, vector_size), before normalising."""
+        parts = [obs[i].reshape(obs[i].shape[0], -1) for i in self.vector_indices]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def forward(self, obs: list[torch.Tensor]) -> torch.Tensor:
+        features = []
+        if self.vector_size:
+            vec = self.vector(obs)
+            features.append(self.normalizer(vec) if self.normalizer is not None else vec)
+        for enc, i in zip(self.visual, self.visual_indices):
+            features.append(enc(obs[i]))
+        return features[0] if len(features) == 1 else torch.cat(features, dim=1)
+
+    def update_normalizer(self, obs: list[torch.Tensor]) -> None:
+        """Feed new experience into the running statistics (no-op without ``normalize``)."""
+        if self.normalizer is not None:
+            self.normalizer.update(self.vector(obs))

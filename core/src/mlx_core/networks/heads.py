@@ -1,0 +1,103 @@
+"""Action heads: a Gaussian for continuous actions and masked categoricals for discrete branches.
+
+Log-probabilities and entropies are computed in closed form on tensors (no
+``torch.distributions`` objects), because the update calls them on every minibatch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mlx_core.env.base import ActionSpec
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+# A logit this low has probability 0 in float32 without producing NaNs in log_softmax.
+_MASKED_LOGIT = -1.0e8
+
+
+class ActionHead(nn.Module):
+    """Maps features to an action distribution over a behavior's continuous and discrete actions.
+
+    The joint log-probability of an action is the sum over continuous dimensions and discrete
+    branches, so the PPO ratio is one number per agent step.
+    """
+
+    def __init__(self, in_size: int, action_spec: ActionSpec) -> None:
+        super().__init__()
+        self.continuous_size = action_spec.continuous_size
+        self.branches = tuple(action_spec.discrete_branches)
+        if self.continuous_size:
+            self.mu = nn.Linear(in_size, self.continuous_size)
+            nn.init.orthogonal_(self.mu.weight, 0.01)
+            nn.init.zeros_(self.mu.bias)
+            # state-independent log standard deviation, as in SB3 and ML-Agents
+            self.log_std = nn.Parameter(torch.zeros(self.continuous_size))
+        if self.branches:
+            self.logits = nn.Linear(in_size, sum(self.branches))
+            nn.init.orthogonal_(self.logits.weight, 0.01)
+            nn.init.zeros_(self.logits.bias)
+
+    def _branch_log_probs(self, features: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+        logits = self.logits(features)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, _MASKED_LOGIT)
+        if len(self.branches) == 1:
+            return [torch.log_softmax(logits, dim=-1)]
+        return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, self.branches, dim=-1)]
+
+    def sample(
+        self, features: torch.Tensor, mask: torch.Tensor | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Draw actions; returns (continuous (n, c), discrete (n, b) int64, log_prob (n,))."""
+        n = features.shape[0]
+        log_prob = torch.zeros(n, device=features.device)
+        continuous = torch.zeros(n, self.continuous_size, device=features.device)
+        discrete = torch.zeros(n, len(self.branches), dtype=torch.long, device=features.device)
+        if self.continuous_size:
+            mu = self.mu(features)
+            if deterministic:
+                continuous = mu
+            else:
+                std = self.log_std.exp()
+                noise = torch.randn_like(mu)
+                continuous = mu + noise * std
+                log_prob = log_prob + (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+        if self.branches:
+            columns = []
+            for branch_log_probs in self._branch_log_probs(features, mask):
+                if deterministic:
+                    choice = branch_log_probs.argmax(-1)
+                else:
+                    # Gumbel-max: one batched draw per branch, no multinomial loop
+                    gumbel = -torch.log(-torch.log(torch.rand_like(branch_log_probs).clamp_min(1e-20)))
+                    choice = (branch_log_probs + gumbel).argmax(-1)
+                    log_prob = log_prob + branch_log_probs.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
+                columns.append(choice)
+            discrete = torch.stack(columns, dim=-1)
+        return continuous, discrete, log_prob
+
+    def evaluate(
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor | None,
+        continuous: torch.Tensor,
+        discrete: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability (n,) and entropy (n,) of given actions under the current policy."""
+        n = features.shape[0]
+        log_prob = torch.zeros(n, device=features.device)
+        entropy = torch.zeros(n, device=features.device)
+        if self.continuous_size:
+            mu = self.mu(features)
+            z = (continuous - mu) / self.log_std.exp()
+            log_prob = log_prob + (-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+            entropy = entropy + (0.5 + _LOG_SQRT_2PI + self.log_std).sum()
+        if self.branches:
+            for i, branch_log_probs in enumerate(self._branch_log_probs(features, mask)):
+                log_prob = log_prob + branch_log_probs.gather(-1, discrete[:, i : i + 1]).squeeze(-1)
+                probs = branch_log_probs.exp()
+                entropy = entropy - (probs * branch_log_probs).sum(-1)
+        return log_prob, entropy

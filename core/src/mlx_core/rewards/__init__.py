@@ -1,0 +1,1 @@
+"""Reward signals: the base class and core's ``extrinsic`` signal."""

@@ -1,0 +1,1 @@
+"""Summary statistics: the reporter trainers write to, and the writers it feeds."""

@@ -1,0 +1,24 @@
+"""Plain summary lines on stdout, one per behavior and summary period."""
+
+from __future__ import annotations
+
+import click
+
+from mlx_core.stats.reporter import StatSummary, StatsWriter
+
+REWARD = "Environment/Cumulative Reward"
+
+
+class ConsoleWriter(StatsWriter):
+    """Prints ``<Behavior>. Step: N. Time Elapsed: T s. Mean Reward: R. Std of Reward: S. Training.``"""
+
+    def write(self, behavior: str, step: int, summary: dict[str, StatSummary], state: dict[str, object]) -> None:
+        """Print one line."""
+        line = f"{behavior}. Step: {step}. Time Elapsed: {state['elapsed']:.1f} s."
+        reward = summary.get(REWARD)
+        if reward is not None:
+            line += f" Mean Reward: {reward.mean:.3f}. Std of Reward: {reward.std:.3f}."
+        else:
+            line += " No episode was completed since last summary."
+        line += " Training." if state.get("training", True) else " Not Training."
+        click.echo(line)

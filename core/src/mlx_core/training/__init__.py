@@ -1,0 +1,1 @@
+"""The training loop: policies, per-agent trajectories, trainers and the controller."""

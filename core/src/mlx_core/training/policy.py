@@ -1,0 +1,61 @@
+"""A policy: the object that turns a batch of decision requests into actions."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import torch
+
+from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps
+
+
+@attrs.define
+class ActionInfo:
+    """What a policy decided for one batch of agents.
+
+    ``action`` is what the trainer learns from (unclipped samples); ``env_action`` is what the
+    environment receives (continuous actions clipped to [-1, 1]); ``values`` is (n, heads) or
+    None when the policy has no critic.
+    """
+
+    action: ActionTuple
+    env_action: ActionTuple
+    log_probs: np.ndarray
+    values: np.ndarray | None
+
+
+class Policy:
+    """Wraps a network with an ``act(obs, mask, deterministic)`` method for one behavior.
+
+    One call handles every agent of the behavior: a single forward pass under inference mode.
+    """
+
+    def __init__(self, spec: BehaviorSpec, network: torch.nn.Module, device: torch.device) -> None:
+        self.spec = spec
+        self.network = network
+        self.device = device
+        self.deterministic = False
+
+    def obs_tensors(self, obs: list[np.ndarray]) -> list[torch.Tensor]:
+        """Observation arrays as float32 tensors on the policy's device (no copy on CPU)."""
+        return [torch.as_tensor(o, dtype=torch.float32, device=self.device) for o in obs]
+
+    def mask_tensor(self, mask: np.ndarray | None) -> torch.Tensor | None:
+        """The boolean action mask as a tensor, or None."""
+        return None if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=self.device)
+
+    def act(self, steps: DecisionSteps) -> ActionInfo:
+        """Actions for every agent in ``steps``."""
+        continuous, discrete, log_prob, values = self.network.act(
+            self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
+        )
+        continuous_np = continuous.cpu().numpy()
+        discrete_np = discrete.cpu().numpy()
+        action = ActionTuple(continuous=continuous_np, discrete=discrete_np)
+        env_action = ActionTuple(continuous=np.clip(continuous_np, -1.0, 1.0), discrete=discrete_np)
+        return ActionInfo(
+            action=action,
+            env_action=env_action,
+            log_probs=log_prob.cpu().numpy(),
+            values=None if values is None else values.cpu().numpy(),
+        )

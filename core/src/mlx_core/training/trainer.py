@@ -1,0 +1,88 @@
+"""The contract between the controller and a trainer plugin."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from mlx_core.config.settings import BehaviorSettings, RunOptions
+from mlx_core.env.base import BehaviorSpec
+from mlx_core.rewards.base import RewardSignal
+from mlx_core.stats.reporter import StatsReporter
+from mlx_core.training.policy import Policy
+from mlx_core.training.trajectory import Trajectory
+
+
+@attrs.define
+class TrainerContext:
+    """Everything a trainer factory receives for one behavior.
+
+    ``settings.hyperparameters`` is already the trainer plugin's settings object;
+    ``reward_signals`` are built from ``settings.reward_signals`` in the same order.
+    """
+
+    behavior_name: str
+    spec: BehaviorSpec
+    settings: BehaviorSettings
+    options: RunOptions
+    reward_signals: dict[str, RewardSignal]
+    device: torch.device
+    seed: int
+    stats: StatsReporter
+    artifact_dir: Path
+
+    def record(self, key: str, value: float) -> None:
+        """Record a statistic for this behavior (summarised every ``summary_freq`` steps)."""
+        self.stats.add(self.behavior_name, key, value)
+
+
+class Trainer(abc.ABC):
+    """Learns one behavior's policy from the trajectories its agents produce.
+
+    The controller calls, per environment step: :meth:`process_trajectories` with the
+    trajectories cut this step (possibly none), then :meth:`update` when
+    :meth:`ready_to_update` is True. ``step`` counts agent decisions of this behavior and is
+    advanced by the controller.
+    """
+
+    def __init__(self, context: TrainerContext) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.hyperparameters = context.settings.hyperparameters
+        self.step = 0
+        self.update_count = 0
+
+    @property
+    @abc.abstractmethod
+    def policy(self) -> Policy:
+        """The policy that acts for this behavior's agents."""
+
+    @property
+    def finished(self) -> bool:
+        """True once ``max_steps`` decisions were made."""
+        return self.step >= self.settings.max_steps
+
+    @abc.abstractmethod
+    def process_trajectories(self, trajectories: list[Trajectory]) -> None:
+        """Take in finished trajectories (compute rewards, advantages, store them)."""
+
+    @abc.abstractmethod
+    def ready_to_update(self) -> bool:
+        """True when enough experience was gathered for :meth:`update`."""
+
+    @abc.abstractmethod
+    def update(self) -> None:
+        """Improve the policy; record losses with ``self.context.record``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint needs to resume this trainer (tensors and plain values only)."""
+        return {"step": self.step, "update_count": self.update_count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.step = int(state["step"])
+        self.update_count = int(state["update_count"])

@@ -1,0 +1,35 @@
+"""A trajectory: consecutive steps of one agent, cut at an episode end or at ``time_horizon``."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+
+@attrs.define
+class Trajectory:
+    """Arrays with a leading time axis T, for one agent of one behavior.
+
+    ``next_obs`` is the observation after the last step (batch of one): trainers bootstrap
+    its value unless the episode truly ended (``done`` and not ``interrupted``).
+    """
+
+    obs: list[np.ndarray]  # each (T, *shape)
+    next_obs: list[np.ndarray]  # each (1, *shape)
+    continuous_actions: np.ndarray  # (T, continuous_size)
+    discrete_actions: np.ndarray  # (T, n_branches)
+    action_masks: np.ndarray | None  # (T, sum(branches))
+    log_probs: np.ndarray  # (T,)
+    values: np.ndarray | None  # (T, n_value_heads)
+    env_rewards: np.ndarray  # (T,)
+    done: bool
+    interrupted: bool
+    agent_id: int
+
+    def __len__(self) -> int:
+        return len(self.env_rewards)
+
+    @property
+    def bootstrap(self) -> bool:
+        """True when the value after the last step must be estimated (cut or interrupted)."""
+        return (not self.done) or self.interrupted

@@ -1,0 +1,1 @@
+"""A template third-party mlx plugin: the ``reinforce`` trainer (policy gradient with a baseline)."""

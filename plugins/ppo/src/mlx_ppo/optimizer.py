@@ -1,0 +1,130 @@
+"""The PPO update: clipped surrogate, value loss, entropy bonus, read top to bottom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.training.schedules import scheduled
+from mlx_ppo.settings import PPOSettings
+
+
+@attrs.define
+class RolloutBatch:
+    """Every queued experience as tensors with a leading axis of N steps."""
+
+    obs: list[torch.Tensor]  # each (N, *shape)
+    continuous: torch.Tensor  # (N, continuous_size)
+    discrete: torch.Tensor  # (N, n_branches)
+    masks: torch.Tensor | None  # (N, sum(branches))
+    old_log_probs: torch.Tensor  # (N,)
+    old_values: torch.Tensor  # (N, heads)
+    advantages: torch.Tensor  # (N,)
+    returns: torch.Tensor  # (N, heads)
+
+    def __len__(self) -> int:
+        return len(self.advantages)
+
+    @classmethod
+    def from_pending(cls, pending: list[dict[str, Any]], device: torch.device) -> RolloutBatch:
+        """Concatenate the queued trajectories once and move them to ``device`` once."""
+        trajs = [p["traj"] for p in pending]
+
+        def cat(arrays: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.concatenate(arrays)).to(device)
+
+        return cls(
+            obs=[cat([t.obs[i] for t in trajs]) for i in range(len(trajs[0].obs))],
+            continuous=cat([t.continuous_actions for t in trajs]),
+            discrete=cat([t.discrete_actions for t in trajs]),
+            masks=None if trajs[0].action_masks is None else cat([t.action_masks for t in trajs]),
+            old_log_probs=cat([t.log_probs for t in trajs]),
+            old_values=cat([t.values for t in trajs]),
+            advantages=cat([p["advantages"] for p in pending]),
+            returns=cat([p["returns"] for p in pending]),
+        )
+
+
+class PPOOptimizer:
+    """Owns the Adam optimizer of an :class:`ActorCritic` and performs PPO updates."""
+
+    def __init__(self, network: ActorCritic, hp: PPOSettings, device: torch.device) -> None:
+        self.network = network
+        self.hp = hp
+        self.device = device
+        # eps 1e-5 as in SB3/OpenAI baselines' PPO
+        self.adam = torch.optim.Adam(network.parameters(), lr=hp.learning_rate, eps=1e-5)
+
+    def update(self, batch: RolloutBatch, step: int, max_steps: int) -> dict[str, float]:
+        """``num_epoch`` passes of shuffled minibatches of ``batch_size`` over ``batch``."""
+        hp = self.hp
+        learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
+        epsilon = scheduled(hp.epsilon, hp.epsilon_schedule or hp.learning_rate_schedule, step, max_steps)
+        beta = scheduled(hp.beta, hp.beta_schedule or hp.learning_rate_schedule, step, max_steps)
+        for group in self.adam.param_groups:
+            group["lr"] = learning_rate
+        actor, critic, encoder = self.network.actor, self.network.critic, self.network.encoder
+        n = len(batch)
+        size = min(hp.batch_size, n)
+        policy_losses, value_losses, entropies, clip_fractions = [], [], [], []
+        for _epoch in range(hp.num_epoch):
+            order = torch.randperm(n, device=self.device)
+            for start in range(0, n - size + 1, size):
+                idx = order[start : start + size]
+                obs = [o[idx] for o in batch.obs]
+                mask = None if batch.masks is None else batch.masks[idx]
+                features = encoder(obs)
+                log_probs, entropy = actor.head.evaluate(actor.body(features), mask, batch.continuous[idx], batch.discrete[idx])
+                values = critic.values(critic.body(features))  # (size, heads)
+
+                advantages = batch.advantages[idx]
+                if hp.normalize_advantage and size > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                ratio = torch.exp(log_probs - batch.old_log_probs[idx])
+                surrogate = ratio * advantages
+                clipped_surrogate = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon) * advantages
+                policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
+
+                returns = batch.returns[idx]
+                value_error = (returns - values).square()
+                if hp.value_clip is not None:
+                    old_values = batch.old_values[idx]
+                    clipped_values = old_values + torch.clamp(values - old_values, -hp.value_clip, hp.value_clip)
+                    value_error = torch.max(value_error, (returns - clipped_values).square())
+                value_loss = value_error.mean()
+
+                entropy_bonus = entropy.mean()
+                loss = policy_loss + hp.value_loss_coef * value_loss - beta * entropy_bonus
+
+                self.adam.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.network.parameters(), hp.max_grad_norm)
+                self.adam.step()
+
+                policy_losses.append(policy_loss.detach())
+                value_losses.append(value_loss.detach())
+                entropies.append(entropy_bonus.detach())
+                clip_fractions.append(((ratio - 1.0).abs() > epsilon).float().mean().detach())
+        # one device sync for all statistics of the update
+        means = torch.stack([torch.stack(x).mean() for x in (policy_losses, value_losses, entropies, clip_fractions)]).tolist()
+        return {
+            "Losses/Policy Loss": means[0],
+            "Losses/Value Loss": means[1],
+            "Policy/Entropy": means[2],
+            "Policy/Clip Fraction": means[3],
+            "Policy/Learning Rate": learning_rate,
+            "Policy/Epsilon": epsilon,
+            "Policy/Beta": beta,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Adam's state."""
+        return self.adam.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore Adam's state."""
+        self.adam.load_state_dict(state)

@@ -1,0 +1,89 @@
+"""The PPO trainer: gathers trajectories with advantages until ``buffer_size``, then updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.training.policy import Policy
+from mlx_core.training.returns import gae
+from mlx_core.training.trainer import Trainer, TrainerContext
+from mlx_core.training.trajectory import Trajectory
+from mlx_ppo.optimizer import PPOOptimizer, RolloutBatch
+from mlx_ppo.settings import PPOSettings
+
+
+class PPOTrainer(Trainer):
+    """On-policy trainer: one :class:`PPOOptimizer` update per ``buffer_size`` experiences."""
+
+    def __init__(self, context: TrainerContext) -> None:
+        super().__init__(context)
+        self.hyperparameters: PPOSettings = context.settings.hyperparameters
+        self.signal_names = list(context.reward_signals)
+        self.network = ActorCritic(context.spec, context.settings.network_settings, self.signal_names).to(context.device)
+        self._policy = Policy(context.spec, self.network, context.device)
+        self.optimizer = PPOOptimizer(self.network, self.hyperparameters, context.device)
+        self._pending: list[dict[str, Any]] = []
+        self._pending_steps = 0
+
+    @property
+    def policy(self) -> Policy:
+        """The actor-critic policy."""
+        return self._policy
+
+    def process_trajectories(self, trajectories: list[Trajectory]) -> None:
+        """Compute rewards per signal, bootstrap values and GAE; queue the result for the update."""
+        if not trajectories:
+            return
+        bootstrap = self._bootstrap_values(trajectories)  # (n_traj, heads)
+        if self.network.encoder.normalizer is not None:
+            self.network.encoder.update_normalizer(
+                self.policy.obs_tensors([np.concatenate([t.obs[i] for t in trajectories]) for i in range(len(trajectories[0].obs))])
+            )
+        lambd = self.hyperparameters.lambd
+        for k, traj in enumerate(trajectories):
+            batch = {"env_rewards": traj.env_rewards, "obs": traj.obs, "done": traj.done}
+            advantages = np.zeros(len(traj), np.float32)
+            returns = np.zeros((len(traj), len(self.signal_names)), np.float32)
+            for h, (name, signal) in enumerate(self.context.reward_signals.items()):
+                rewards = signal.evaluate(batch)
+                values = traj.values[:, h]
+                adv = gae(rewards, values, bootstrap[k, h] if traj.bootstrap else 0.0, signal.gamma, lambd)
+                advantages += adv
+                returns[:, h] = adv + values
+                self.context.record(f"Policy/{name.capitalize()} Reward", float(rewards.sum()))
+                self.context.record(f"Policy/{name.capitalize()} Value Estimate", float(values.mean()))
+            self._pending.append({"traj": traj, "advantages": advantages, "returns": returns})
+            self._pending_steps += len(traj)
+
+    def _bootstrap_values(self, trajectories: list[Trajectory]) -> np.ndarray:
+        """Critic values of each trajectory's next observation, in one batched forward."""
+        next_obs = [np.concatenate([t.next_obs[i] for t in trajectories]) for i in range(len(trajectories[0].next_obs))]
+        with torch.inference_mode():
+            return self.network.critic(self.policy.obs_tensors(next_obs)).cpu().numpy()
+
+    def ready_to_update(self) -> bool:
+        """True once ``buffer_size`` experiences are queued."""
+        return self._pending_steps >= self.hyperparameters.buffer_size
+
+    def update(self) -> None:
+        """One PPO update over the queued experience, which is then dropped (on-policy)."""
+        batch = RolloutBatch.from_pending(self._pending, self.context.device)
+        self._pending, self._pending_steps = [], 0
+        stats = self.optimizer.update(batch, self.step, self.settings.max_steps)
+        self.update_count += 1
+        for key, value in stats.items():
+            self.context.record(key, value)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step counters, network (with normalizer) and optimizer state."""
+        return {**super().state_dict(), "network": self.network.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        super().load_state_dict(state)
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])

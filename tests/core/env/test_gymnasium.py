@@ -1,0 +1,168 @@
+"""The gymnasium adapter: specs, action rescaling, terminal + decision steps, errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from mlx_core.config.settings import EnvSettings, RunOptions
+from mlx_core.env.base import ActionTuple
+from mlx_core.env.gymnasium import GymnasiumEnvironment, accepts, make_gymnasium
+from mlx_core.errors import EnvError
+
+TINY_ENV = '''
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+
+class Counter(gymnasium.Env):
+    """Observes [steps, last action]; terminates after ``length`` steps with reward 1 each."""
+
+    def __init__(self, length=3):
+        self.length = length
+        self.observation_space = spaces.Box(-np.inf, np.inf, (3,), np.float32)
+        self.action_space = spaces.MultiDiscrete([3, 2])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        obs = np.array([self.steps, *action], np.float32)
+        return obs, 1.0, self.steps >= self.length, False, {}
+'''
+
+
+@pytest.fixture
+def tiny_module(tmp_path, monkeypatch) -> str:
+    """An importable module holding a MultiDiscrete gymnasium.Env subclass, ``Counter``."""
+    (tmp_path / "mlx_tiny_env.py").write_text(textwrap.dedent(TINY_ENV))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "mlx_tiny_env"
+
+
+def options(*env_args: str) -> RunOptions:
+    return RunOptions(env_settings=EnvSettings(env_args=list(env_args)))
+
+
+def discrete(*rows: list[int]) -> ActionTuple:
+    return ActionTuple(
+        continuous=np.zeros((len(rows), 0), np.float32), discrete=np.array(rows, np.int64)
+    )
+
+
+def test_cartpole_has_box_observation_and_one_discrete_branch():
+    env = GymnasiumEnvironment("CartPole-v1", num_envs=3)
+    spec = env.specs["CartPole-v1"]
+    assert spec.observation_specs[0].shape == (4,)
+    assert spec.action_spec.discrete_branches == (2,)
+    assert spec.action_spec.continuous_size == 0
+    decisions, terminal = env.reset()["CartPole-v1"]
+    assert decisions.obs[0].shape == (3, 4) and decisions.obs[0].dtype == np.float32
+    assert decisions.agent_id.tolist() == [0, 1, 2] and decisions.agent_id.dtype == np.int64
+    assert len(terminal) == 0
+    decisions, _ = env.step({"CartPole-v1": discrete([0], [1], [0])})["CartPole-v1"]
+    assert decisions.reward.tolist() == [1.0, 1.0, 1.0]
+    env.close()
+
+
+def test_pendulum_continuous_actions_are_rescaled_to_the_box_bounds():
+    env = GymnasiumEnvironment("Pendulum-v1", num_envs=3)
+    assert env.specs["Pendulum-v1"].action_spec.continuous_size == 1
+    env.reset()
+    actions = ActionTuple(
+        continuous=np.array([[1.0], [-0.5], [3.0]], np.float32), discrete=np.zeros((3, 0), np.int64)
+    )
+    env.step({"Pendulum-v1": actions})
+    torques = [copy.unwrapped.last_u for copy in env.vector_env.envs]  # Box bounds are [-2, 2]
+    assert torques == pytest.approx([2.0, -1.0, 2.0])
+
+
+def test_module_class_target_gives_multidiscrete_branches(tiny_module):
+    env = GymnasiumEnvironment(f"{tiny_module}:Counter", num_envs=2)
+    assert list(env.specs) == ["Counter"]
+    assert env.specs["Counter"].action_spec.discrete_branches == (3, 2)
+    env.reset()
+    decisions, _ = env.step({"Counter": discrete([2, 1], [0, 1])})["Counter"]
+    assert decisions.obs[0].tolist() == [[1, 2, 1], [1, 0, 1]]
+
+
+def test_finished_copy_is_terminal_and_asks_for_its_next_decision_in_the_same_step(tiny_module):
+    env = make_gymnasium(f"{tiny_module}:Counter", options("length=2"), num_envs=2, seed=-1)
+    env.reset()
+    env.step({"Counter": discrete([1, 0], [1, 0])})
+    decisions, terminal = env.step({"Counter": discrete([2, 1], [1, 1])})["Counter"]
+    assert terminal.agent_id.tolist() == [0, 1]
+    assert terminal.obs[0].tolist() == [[2, 2, 1], [2, 1, 1]]  # the final observations
+    assert terminal.reward.tolist() == [1.0, 1.0]
+    assert terminal.interrupted.tolist() == [False, False]
+    assert decisions.agent_id.tolist() == [0, 1]
+    assert decisions.obs[0].tolist() == [[0, 0, 0], [0, 0, 0]]  # the next episodes' first
+    assert decisions.reward.tolist() == [0.0, 0.0]
+
+
+def test_time_limit_truncation_is_reported_as_interrupted():
+    env = make_gymnasium("CartPole-v1", options("max_episode_steps=5"), num_envs=3, seed=0)
+    env.reset()
+    for step in range(5):
+        decisions, terminal = env.step({"CartPole-v1": discrete(*[[step % 2]] * 3)})["CartPole-v1"]
+        assert len(terminal) == (3 if step == 4 else 0)
+    assert terminal.interrupted.tolist() == [True, True, True]
+    assert terminal.reward.tolist() == [1.0, 1.0, 1.0]
+    assert not np.allclose(terminal.obs[0], decisions.obs[0])
+
+
+def test_discrete_observations_become_one_hot_vectors():
+    env = GymnasiumEnvironment("FrozenLake-v1", num_envs=2)
+    assert env.specs["FrozenLake-v1"].observation_specs[0].shape == (16,)
+    decisions, _ = env.reset()["FrozenLake-v1"]
+    assert decisions.obs[0].dtype == np.float32
+    assert decisions.obs[0].tolist() == [[1.0] + [0.0] * 15] * 2
+
+
+def test_seed_makes_the_next_reset_repeatable():
+    env = GymnasiumEnvironment("CartPole-v1", num_envs=2)
+    env.seed(3)
+    first = env.reset()["CartPole-v1"][0].obs[0]
+    env.seed(3)
+    again = env.reset()["CartPole-v1"][0].obs[0]
+    unseeded = env.reset()["CartPole-v1"][0].obs[0]
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, unseeded)
+
+
+def test_unknown_id_suggests_close_matches():
+    with pytest.raises(EnvError, match="Did you mean CartPole-v1"):
+        GymnasiumEnvironment("CartPol-v1")
+
+
+def test_unsupported_space_names_the_env_and_the_space():
+    with pytest.raises(EnvError, match=r"'Blackjack-v1' has observation space Tuple\("):
+        GymnasiumEnvironment("Blackjack-v1")
+
+
+def test_bad_env_args_raise_env_error():
+    with pytest.raises(EnvError, match="key=value"):
+        make_gymnasium("CartPole-v1", options("max_episode_steps"), num_envs=1, seed=-1)
+    with pytest.raises(EnvError, match="no_such_argument"):
+        make_gymnasium("CartPole-v1", options("no_such_argument=1"), num_envs=1, seed=-1)
+
+
+def test_module_target_without_an_env_class_is_an_env_error(tiny_module):
+    with pytest.raises(EnvError, match=r"gymnasium\.Env subclass"):
+        GymnasiumEnvironment(f"{tiny_module}:Nothing")
+    with pytest.raises(EnvError, match="Cannot import module"):
+        GymnasiumEnvironment("no_such_module_xyz:Counter")
+
+
+def test_accepts_registered_ids_and_module_targets():
+    assert accepts("CartPole-v1")
+    assert accepts("my_pkg.envs:MyEnv")
+    assert not accepts("Goal1DDiscrete")
+    assert not accepts("grpc://localhost:5005")
+    assert not accepts("./build/MyGame.x86_64")
