@@ -189,7 +189,7 @@ def test_command_line_problem_says_command_line(tmp_path: Path) -> None:
         {"env_settings": {"num_envs": 0}, "behaviors_all": {"keep_checkpoints": "x"}},
     )
     assert sorted(problems) == [
-        "behaviors.A.keep_checkpoints (command line): expected an integer, got 'x'",
+        "default_settings.keep_checkpoints (command line): expected an integer, got 'x'",
         "env_settings.num_envs (command line): must be > 0, got 0",
     ]
 

@@ -117,6 +117,9 @@ def _apply_overrides(
     data = copy.deepcopy(data)  # merged behaviors may share nested mappings with defaults
     from_cli: set[YamlPath] = set()
     _merge_into(data, (), {k: v for k, v in overrides.items() if k != BEHAVIORS_ALL}, lines, from_cli)
+    if overrides.get(BEHAVIORS_ALL) and data.get("default_settings") is None:
+        # behaviors the file does not name must get --keep-checkpoints/--save-freq too
+        data["default_settings"] = {}
     for path, _ in behavior_sections(data):
         _merge_into(data, path, overrides.get(BEHAVIORS_ALL, {}), lines, from_cli)
     return data, from_cli

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from mlx_core.training.policy import Policy
+
+if TYPE_CHECKING:
+    from mlx_core.networks.actor_critic import Actor
 
 OPSET = 17
 
@@ -22,7 +26,7 @@ OPSET = 17
 class _DeterministicActor(nn.Module):
     def __init__(self, policy: Policy) -> None:
         super().__init__()
-        self.actor = policy.network.actor
+        self.actor = cast("Actor", policy.network.actor)
         self.has_mask = policy.spec.action_spec.is_discrete
         self.continuous = policy.spec.action_spec.is_continuous
         self.n_obs = len(policy.spec.observation_specs)

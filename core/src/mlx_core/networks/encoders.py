@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -65,7 +66,7 @@ class ObservationEncoder(nn.Module):
         self.visual = nn.ModuleList(
             VisualEncoder(specs[i].shape, settings.hidden_units) for i in self.visual_indices
         )
-        self.out_size = self.vector_size + sum(e.out_size for e in self.visual)
+        self.out_size = self.vector_size + sum(cast(VisualEncoder, e).out_size for e in self.visual)
 
     def vector(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The flattened, concatenated vector observations (n, vector_size), before normalising."""

@@ -46,7 +46,7 @@ class ActionHead(nn.Module):
             logits = logits.masked_fill(~mask, _MASKED_LOGIT)
         if len(self.branches) == 1:
             return [torch.log_softmax(logits, dim=-1)]
-        return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, self.branches, dim=-1)]
+        return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, self.branches, dim=-1)]  # type: ignore[arg-type]
 
     def sample(
         self, features: torch.Tensor, mask: torch.Tensor | None, deterministic: bool = False

@@ -13,6 +13,10 @@ class RunningNormalizer(nn.Module):
     in ``forward``, so the exported model and the training policy see the same transform.
     """
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, size: int, clip: float = 5.0) -> None:
         super().__init__()
         self.clip = clip

@@ -61,7 +61,7 @@ class StatsReporter:
             for key, vals in self.values.pop(behavior, {}).items()
             if vals
         }
-        state = {
+        state: dict[str, object] = {
             "elapsed": now - self.start,
             "max_steps": max_steps,
             "training": training,

@@ -8,6 +8,7 @@ the end of an episode or after ``time_horizon`` steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -25,6 +26,18 @@ class AgentProcessor:
     the trajectories they cut), then :meth:`add_actions` after the policy acted.
     ``on_episodes(returns, lengths)`` receives the finished episodes' totals.
     """
+
+    obs: list[np.ndarray]
+    continuous: np.ndarray
+    discrete: np.ndarray
+    masks: np.ndarray | None
+    log_probs: np.ndarray
+    values: np.ndarray
+    rewards: np.ndarray
+    length: np.ndarray
+    pending: np.ndarray
+    episode_return: np.ndarray
+    episode_length: np.ndarray
 
     def __init__(self, spec: BehaviorSpec, time_horizon: int, n_values: int, on_episodes: EpisodeCallback) -> None:
         self.spec = spec
@@ -45,7 +58,7 @@ class AgentProcessor:
         n_mask = sum(spec.action_spec.discrete_branches)
 
         def alloc(shape: tuple[int, ...], dtype: type, existing: np.ndarray | None) -> np.ndarray:
-            new = np.zeros((self.horizon, capacity, *shape), dtype=dtype)
+            new: np.ndarray = np.zeros((self.horizon, capacity, *shape), dtype=dtype)
             if existing is not None:
                 new[:, :old] = existing
             return new
@@ -60,7 +73,7 @@ class AgentProcessor:
         self.rewards = alloc((), np.float32, None if first else self.rewards)
 
         def extend(arr: np.ndarray | None, dtype: type) -> np.ndarray:
-            new = np.zeros(capacity, dtype=dtype)
+            new: np.ndarray = np.zeros(capacity, dtype=dtype)
             if arr is not None:
                 new[:old] = arr
             return new
@@ -78,7 +91,7 @@ class AgentProcessor:
         Decision batches usually repeat the previous batch's ids (vector envs): ``cache``
         answers those without any per-agent work.
         """
-        if cache and self._last_slots is not None and np.array_equal(agent_ids, self._last_ids):
+        if cache and self._last_slots is not None and np.array_equal(agent_ids, cast(np.ndarray, self._last_ids)):
             return self._last_slots
         slots = np.empty(len(agent_ids), dtype=np.int64)
         for i, agent in enumerate(agent_ids.tolist()):

@@ -46,7 +46,7 @@ class Policy:
 
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps``."""
-        continuous, discrete, log_prob, values = self.network.act(
+        continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
             self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
         )
         continuous_np = continuous.cpu().numpy()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ class PPOTrainer(Trainer):
             returns = np.zeros((len(traj), len(self.signal_names)), np.float32)
             for h, (name, signal) in enumerate(self.context.reward_signals.items()):
                 rewards = signal.evaluate(batch)
-                values = traj.values[:, h]
+                values = cast(np.ndarray, traj.values)[:, h]
                 adv = gae(rewards, values, bootstrap[k, h] if traj.bootstrap else 0.0, signal.gamma, lambd)
                 advantages += adv
                 returns[:, h] = adv + values
