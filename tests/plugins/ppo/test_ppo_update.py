@@ -44,9 +44,7 @@ def make_batch(
     discrete = (torch.arange(N) % 2).unsqueeze(1)
     continuous = torch.zeros(N, 0)
     with torch.no_grad():
-        features = network.encoder(obs)
-        log_probs, _ = network.actor.head.evaluate(network.actor.body(features), None, continuous, discrete)
-        values = network.critic.values(network.critic.body(features))
+        log_probs, _, values = network.evaluate(obs, None, continuous, discrete)
     return RolloutBatch(
         obs=obs,
         continuous=continuous,
@@ -61,14 +59,14 @@ def make_batch(
 
 def prob_of_action_zero(network: ActorCritic, batch: RolloutBatch) -> float:
     with torch.no_grad():
-        features = network.actor.body(network.encoder(batch.obs))
         zeros = torch.zeros(N, 1, dtype=torch.long)
-        log_probs, _ = network.actor.head.evaluate(features, None, torch.zeros(N, 0), zeros)
+        log_probs, _, _ = network.evaluate(batch.obs, None, torch.zeros(N, 0), zeros)
     return float(log_probs.exp().mean())
 
 
 def critic_parameters(network: ActorCritic) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in network.critic.parameters()]
+    # the value layer is the critic's own (the towers' weights are one tensor for actor and critic)
+    return [p.detach().clone() for p in network.values.parameters()]
 
 
 def test_update_raises_probability_of_the_action_with_positive_advantage() -> None:

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Any
 
 import torch
 from torch import nn
 
 from mlx_core.training.policy import Policy
 
-if TYPE_CHECKING:
-    from mlx_core.networks.actor_critic import Actor
-
 OPSET = 17
 
 
 class _DeterministicActor(nn.Module):
+    """The policy network's actor path: ``actor_features(obs)`` then ``head`` (an ActionHead)."""
+
     def __init__(self, policy: Policy) -> None:
         super().__init__()
-        self.actor = cast("Actor", policy.network.actor)
+        self.network: Any = policy.network
         self.has_mask = policy.spec.action_spec.is_discrete
         self.continuous = policy.spec.action_spec.is_continuous
         self.n_obs = len(policy.spec.observation_specs)
@@ -34,7 +33,7 @@ class _DeterministicActor(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs = list(inputs[: self.n_obs])
         mask = inputs[self.n_obs] > 0.5 if self.has_mask else None
-        continuous, discrete, _ = self.actor.head.sample(self.actor.features(obs), mask, deterministic=True)
+        continuous, discrete, _ = self.network.head.sample(self.network.actor_features(obs), mask, deterministic=True)
         outputs = []
         if self.continuous:
             outputs.append(torch.clamp(continuous, -1.0, 1.0))

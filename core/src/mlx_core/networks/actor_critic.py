@@ -1,4 +1,5 @@
-"""The actor (policy network) and the critic (one value head per reward signal)."""
+"""The actor-critic network: one encoder, an actor tower with an action head, a critic tower
+with one value per reward signal."""
 
 from __future__ import annotations
 
@@ -9,42 +10,19 @@ from torch import nn
 
 from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import BehaviorSpec
-from mlx_core.networks.encoders import ObservationEncoder, mlp
+from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
+from mlx_core.networks.towers import Towers
 
-
-class Actor(nn.Module):
-    """Observations -> action distribution."""
-
-    def __init__(self, encoder: ObservationEncoder, spec: BehaviorSpec, settings: NetworkSettings) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.body, size = mlp(encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation)
-        self.head = ActionHead(size, spec.action_spec)
-
-    def features(self, obs: list[torch.Tensor]) -> torch.Tensor:
-        """The body's output for a batch of observations."""
-        return self.body(self.encoder(obs))
-
-
-class Critic(nn.Module):
-    """Observations -> one value estimate per reward signal, shape (n, n_heads)."""
-
-    def __init__(self, encoder: ObservationEncoder, settings: NetworkSettings, heads: list[str]) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head_names = list(heads)
-        self.body, size = mlp(encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation)
-        self.values = nn.Linear(size, len(heads))
-        nn.init.orthogonal_(self.values.weight, 1.0)
-        nn.init.zeros_(self.values.bias)
-
-    def forward(self, obs: list[torch.Tensor]) -> torch.Tensor:
-        return self.values(self.body(self.encoder(obs)))
+ACTOR, CRITIC = 0, 1
 
 
 class ActorCritic(nn.Module):
-    """Separate actor and critic bodies over one shared observation encoder (and normalizer)."""
+    """Separate actor and critic bodies (computed together, see :class:`Towers`) over one
+    shared observation encoder and normalizer.
+
+    ``values`` are (n, heads): one column per reward signal, in ``value_heads`` order.
+    """
 
     def __init__(self, spec: BehaviorSpec, settings: NetworkSettings, value_heads: list[str]) -> None:
         super().__init__()
@@ -53,23 +31,44 @@ class ActorCritic(nn.Module):
 
             raise ConfigError(
                 "network_settings.memory",
-                ["recurrent policies (network_settings.memory) are not supported yet; remove the "
-                 "memory section to train a feed-forward policy"],
+                [
+                    "recurrent policies (network_settings.memory) are not supported yet; remove the "
+                    "memory section to train a feed-forward policy"
+                ],
             )
         self.spec = spec
+        self.value_heads = list(value_heads)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
-        self.actor = Actor(self.encoder, spec, settings)
-        self.critic = Critic(self.encoder, settings, value_heads)
+        self.bodies = Towers(self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation)
+        self.head = ActionHead(self.bodies.out_size, spec.action_spec)
+        self.values = nn.Linear(self.bodies.out_size, len(value_heads))
+        nn.init.orthogonal_(self.values.weight, 1.0)
+        nn.init.zeros_(self.values.bias)
+
+    def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
+        """The actor body's output (n, hidden), for the action head."""
+        return self.bodies.tower(self.encoder(obs), ACTOR)
+
+    def critic(self, obs: list[torch.Tensor]) -> torch.Tensor:
+        """Value estimates (n, heads) only."""
+        return self.values(self.bodies.tower(self.encoder(obs), CRITIC))
+
+    def evaluate(
+        self, obs: list[torch.Tensor], mask: torch.Tensor | None, continuous: torch.Tensor, discrete: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads)."""
+        bodies = self.bodies(self.encoder(obs))
+        log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete)
+        return log_probs, entropy, self.values(bodies[CRITIC])
 
     @torch.inference_mode()
     def act(
         self, obs: list[torch.Tensor], mask: torch.Tensor | None, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample actions and estimate values: (continuous, discrete, log_prob, values (n, heads))."""
-        encoded = self.encoder(obs)
-        continuous, discrete, log_prob = self.actor.head.sample(self.actor.body(encoded), mask, deterministic)
-        values = self.critic.values(self.critic.body(encoded))
-        return continuous, discrete, log_prob, values
+        bodies = self.bodies(self.encoder(obs))
+        continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
+        return continuous, discrete, log_prob, self.values(bodies[CRITIC])
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -53,30 +53,28 @@ class ActionHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw actions; returns (continuous (n, c), discrete (n, b) int64, log_prob (n,))."""
         n = features.shape[0]
-        log_prob = torch.zeros(n, device=features.device)
-        continuous = torch.zeros(n, self.continuous_size, device=features.device)
-        discrete = torch.zeros(n, len(self.branches), dtype=torch.long, device=features.device)
+        log_prob_terms: list[torch.Tensor] = []
+        continuous = features.new_zeros(n, 0)
+        discrete = torch.zeros(n, 0, dtype=torch.long, device=features.device)
         if self.continuous_size:
             mu = self.mu(features)
             if deterministic:
                 continuous = mu
             else:
-                std = self.log_std.exp()
                 noise = torch.randn_like(mu)
-                continuous = mu + noise * std
-                log_prob = log_prob + (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+                continuous = mu + noise * self.log_std.exp()
+                log_prob_terms.append((-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1))
         if self.branches:
             columns = []
             for branch_log_probs in self._branch_log_probs(features, mask):
                 if deterministic:
-                    choice = branch_log_probs.argmax(-1)
+                    choice = branch_log_probs.argmax(-1, keepdim=True)
                 else:
-                    # Gumbel-max: one batched draw per branch, no multinomial loop
-                    gumbel = -torch.log(-torch.log(torch.rand_like(branch_log_probs).clamp_min(1e-20)))
-                    choice = (branch_log_probs + gumbel).argmax(-1)
-                    log_prob = log_prob + branch_log_probs.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
+                    choice = torch.multinomial(branch_log_probs.exp(), 1)  # (n, 1)
+                    log_prob_terms.append(branch_log_probs.gather(-1, choice).squeeze(-1))
                 columns.append(choice)
-            discrete = torch.stack(columns, dim=-1)
+            discrete = columns[0] if len(columns) == 1 else torch.cat(columns, dim=-1)
+        log_prob = _total(log_prob_terms) if log_prob_terms else features.new_zeros(n)
         return continuous, discrete, log_prob
 
     def evaluate(
@@ -87,17 +85,23 @@ class ActionHead(nn.Module):
         discrete: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability (n,) and entropy (n,) of given actions under the current policy."""
-        n = features.shape[0]
-        log_prob = torch.zeros(n, device=features.device)
-        entropy = torch.zeros(n, device=features.device)
+        log_prob_terms: list[torch.Tensor] = []
+        entropy_terms: list[torch.Tensor] = []
         if self.continuous_size:
             mu = self.mu(features)
             z = (continuous - mu) / self.log_std.exp()
-            log_prob = log_prob + (-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
-            entropy = entropy + (0.5 + _LOG_SQRT_2PI + self.log_std).sum()
+            log_prob_terms.append((-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1))
+            entropy_terms.append((0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(features.shape[0]))
         if self.branches:
             for i, branch_log_probs in enumerate(self._branch_log_probs(features, mask)):
-                log_prob = log_prob + branch_log_probs.gather(-1, discrete[:, i : i + 1]).squeeze(-1)
-                probs = branch_log_probs.exp()
-                entropy = entropy - (probs * branch_log_probs).sum(-1)
-        return log_prob, entropy
+                log_prob_terms.append(branch_log_probs.gather(-1, discrete[:, i : i + 1]).squeeze(-1))
+                entropy_terms.append(-(branch_log_probs.exp() * branch_log_probs).sum(-1))
+        return _total(log_prob_terms), _total(entropy_terms)
+
+
+def _total(terms: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of per-part terms; a single part is returned as is (saves an op per call)."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total

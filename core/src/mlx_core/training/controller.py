@@ -15,6 +15,7 @@ from mlx_core.errors import MlxError
 from mlx_core.logs import get_logger
 from mlx_core.plugins.manager import Plugins
 from mlx_core.stats.reporter import StatsReporter
+from mlx_core.timers import Timers
 from mlx_core.training.agent_processor import AgentProcessor
 from mlx_core.training.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from mlx_core.training.paths import behavior_dir, safe_name
@@ -56,6 +57,7 @@ class TrainerController:
         self.processors: dict[str, AgentProcessor] = {}
         self._next_summary: dict[str, int] = {}
         self._next_checkpoint: dict[str, int] = {}
+        self.timers = Timers()
 
     # -- set-up ----------------------------------------------------------------------------
     def _seed_everything(self) -> None:
@@ -99,7 +101,8 @@ class TrainerController:
             stats.extend(behavior, "Environment/Cumulative Reward", returns)
             stats.extend(behavior, "Environment/Episode Length", lengths)
 
-        n_values = len(signals) if getattr(trainer.policy.network, "critic", None) is not None else 0
+        # policies with a critic (``value_heads``) get their values stored for advantage estimation
+        n_values = len(getattr(trainer.policy.network, "value_heads", ()))
         self.processors[name] = AgentProcessor(spec, settings.time_horizon, n_values, on_episodes)
         self._next_summary[name] = settings.summary_freq
         self._next_checkpoint[name] = settings.checkpoint_interval
@@ -144,26 +147,35 @@ class TrainerController:
         return steps
 
     def _loop(self, env: Environment) -> None:
-        result = env.reset()
+        timer = self.timers.block
+        with timer("env_reset"):
+            result = env.reset()
         while not all(t.finished for t in self.trainers.values()):
             actions: dict[str, ActionTuple] = {}
             for name, (decisions, terminals) in result.items():
                 trainer, processor = self.trainers[name], self.processors[name]
                 training = not trainer.finished
-                cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
+                with timer("process_steps"):
+                    cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
                 if len(decisions):
-                    info = trainer.policy.act(decisions)
-                    processor.add_actions(decisions, info)
+                    with timer("policy_act"):
+                        info = trainer.policy.act(decisions)
+                    with timer("process_steps"):
+                        processor.add_actions(decisions, info)
                     actions[name] = info.env_action
                 if not training:
                     continue
                 if cut:
-                    trainer.process_trajectories(cut)
+                    with timer("process_trajectories"):
+                        trainer.process_trajectories(cut)
                 trainer.step += len(decisions)
                 if trainer.ready_to_update():
-                    trainer.update()
-                self._periodic(name, trainer)
-            result = env.step(actions)
+                    with timer("update"):
+                        trainer.update()
+                with timer("summaries_and_checkpoints"):
+                    self._periodic(name, trainer)
+            with timer("env_step"):
+                result = env.step(actions)
 
     def _periodic(self, name: str, trainer: Trainer) -> None:
         settings = trainer.settings
@@ -191,3 +203,4 @@ class TrainerController:
                 log.info("export_written", behavior=name, exporter=exporter.name, path=str(path))
                 self.plugins.hook.mlx_export_written(behavior=name, path=path)
         self.stats.close()
+        self.timers.write(self.run_dir / "run_logs" / "timers.json")

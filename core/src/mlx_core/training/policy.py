@@ -25,7 +25,12 @@ class ActionInfo:
 
 
 class Policy:
-    """Wraps a network with an ``act(obs, mask, deterministic)`` method for one behavior.
+    """Wraps a network for one behavior.
+
+    The network provides ``act(obs, mask, deterministic) -> (continuous, discrete, log_prob,
+    values or None)``, ``actor_features(obs)`` and ``head`` (an
+    :class:`~mlx_core.networks.heads.ActionHead`; exporters use these two), and optionally
+    ``value_heads`` (names of its value outputs) when it has a critic.
 
     One call handles every agent of the behavior: a single forward pass under inference mode.
     """

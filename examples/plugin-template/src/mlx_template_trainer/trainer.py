@@ -92,11 +92,8 @@ class ReinforceTrainer(Trainer):
         # Normalised advantages keep the step size independent of the reward scale.
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
-        actor, critic = self.network.actor, self.network.critic
         for _epoch in range(self.hyperparameters.num_epoch):
-            features = self.network.encoder(obs)
-            log_probs, entropy = actor.head.evaluate(actor.body(features), masks, continuous, discrete)
-            values = critic.values(critic.body(features))  # (N, heads)
+            log_probs, entropy, values = self.network.evaluate(obs, masks, continuous, discrete)  # values: (N, heads)
 
             policy_loss = -(log_probs * advantages).mean()
             value_loss = (returns - values).square().mean()

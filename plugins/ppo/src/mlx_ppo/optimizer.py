@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -29,6 +30,30 @@ class RolloutBatch:
     def __len__(self) -> int:
         return len(self.advantages)
 
+    def minibatches(self, size: int) -> Iterator[RolloutBatch]:
+        """Shuffled minibatches of ``size`` (a remainder smaller than ``size`` is skipped).
+
+        When one minibatch is the whole batch, order does not matter to the losses, so the
+        batch itself is returned without gathering a copy.
+        """
+        n = len(self)
+        if size >= n:
+            yield self
+            return
+        order = torch.randperm(n, device=self.advantages.device)
+        for start in range(0, n - size + 1, size):
+            idx = order[start : start + size]
+            yield RolloutBatch(
+                obs=[o[idx] for o in self.obs],
+                continuous=self.continuous[idx],
+                discrete=self.discrete[idx],
+                masks=None if self.masks is None else self.masks[idx],
+                old_log_probs=self.old_log_probs[idx],
+                old_values=self.old_values[idx],
+                advantages=self.advantages[idx],
+                returns=self.returns[idx],
+            )
+
     @classmethod
     def from_pending(cls, pending: list[dict[str, Any]], device: torch.device) -> RolloutBatch:
         """Concatenate the queued trajectories once and move them to ``device`` once."""
@@ -49,6 +74,10 @@ class RolloutBatch:
         )
 
 
+def _normalized(advantages: torch.Tensor) -> torch.Tensor:
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
 class PPOOptimizer:
     """Owns the Adam optimizer of an :class:`ActorCritic` and performs PPO updates."""
 
@@ -56,8 +85,13 @@ class PPOOptimizer:
         self.network = network
         self.hp = hp
         self.device = device
-        # eps 1e-5 as in SB3/OpenAI baselines' PPO
-        self.adam = torch.optim.Adam(network.parameters(), lr=hp.learning_rate, eps=1e-5)
+        self.parameters = [p for p in network.parameters() if p.requires_grad]
+        # eps 1e-5 as in SB3/OpenAI baselines' PPO; the fused kernel updates every tensor in one
+        # call, which matters when an update is twenty steps on a small network.
+        try:
+            self.adam = torch.optim.Adam(self.parameters, lr=hp.learning_rate, eps=1e-5, fused=True)
+        except (RuntimeError, TypeError):  # a device or torch build without the fused kernel
+            self.adam = torch.optim.Adam(self.parameters, lr=hp.learning_rate, eps=1e-5, foreach=True)
 
     def update(self, batch: RolloutBatch, step: int, max_steps: int) -> dict[str, float]:
         """``num_epoch`` passes of shuffled minibatches of ``batch_size`` over ``batch``."""
@@ -67,32 +101,29 @@ class PPOOptimizer:
         beta = scheduled(hp.beta, hp.beta_schedule or hp.learning_rate_schedule, step, max_steps)
         for group in self.adam.param_groups:
             group["lr"] = learning_rate
-        actor, critic, encoder = self.network.actor, self.network.critic, self.network.encoder
         n = len(batch)
         size = min(hp.batch_size, n)
-        policy_losses, value_losses, entropies, clip_fractions = [], [], [], []
+        policy_losses, value_losses, entropies = [], [], []
+        whole_batch = size >= n
+        if whole_batch and hp.normalize_advantage and n > 1:
+            # the minibatch is the whole batch: normalise once instead of once per epoch
+            batch = attrs.evolve(batch, advantages=_normalized(batch.advantages))
         for _epoch in range(hp.num_epoch):
-            order = torch.randperm(n, device=self.device)
-            for start in range(0, n - size + 1, size):
-                idx = order[start : start + size]
-                obs = [o[idx] for o in batch.obs]
-                mask = None if batch.masks is None else batch.masks[idx]
-                features = encoder(obs)
-                log_probs, entropy = actor.head.evaluate(actor.body(features), mask, batch.continuous[idx], batch.discrete[idx])
-                values = critic.values(critic.body(features))  # (size, heads)
+            for mb in batch.minibatches(size):
+                log_probs, entropy, values = self.network.evaluate(mb.obs, mb.masks, mb.continuous, mb.discrete)
 
-                advantages = batch.advantages[idx]
-                if hp.normalize_advantage and size > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                ratio = torch.exp(log_probs - batch.old_log_probs[idx])
+                advantages = mb.advantages
+                if hp.normalize_advantage and size > 1 and not whole_batch:
+                    advantages = _normalized(advantages)
+                ratio = torch.exp(log_probs - mb.old_log_probs)
                 surrogate = ratio * advantages
                 clipped_surrogate = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon) * advantages
                 policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
 
-                returns = batch.returns[idx]
+                returns = mb.returns
                 value_error = (returns - values).square()
                 if hp.value_clip is not None:
-                    old_values = batch.old_values[idx]
+                    old_values = mb.old_values
                     clipped_values = old_values + torch.clamp(values - old_values, -hp.value_clip, hp.value_clip)
                     value_error = torch.max(value_error, (returns - clipped_values).square())
                 value_loss = value_error.mean()
@@ -102,15 +133,16 @@ class PPOOptimizer:
 
                 self.adam.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.network.parameters(), hp.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(self.parameters, hp.max_grad_norm)
                 self.adam.step()
 
                 policy_losses.append(policy_loss.detach())
                 value_losses.append(value_loss.detach())
                 entropies.append(entropy_bonus.detach())
-                clip_fractions.append(((ratio - 1.0).abs() > epsilon).float().mean().detach())
+        # clip fraction of the last minibatch: how far the policy moved in this update
+        clip_fraction = ((ratio.detach() - 1.0).abs() > epsilon).float().mean()
         # one device sync for all statistics of the update
-        means = torch.stack([torch.stack(x).mean() for x in (policy_losses, value_losses, entropies, clip_fractions)]).tolist()
+        means = torch.stack([torch.stack(x).mean() for x in (policy_losses, value_losses, entropies)] + [clip_fraction]).tolist()
         return {
             "Losses/Policy Loss": means[0],
             "Losses/Value Loss": means[1],

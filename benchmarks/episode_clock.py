@@ -1,0 +1,69 @@
+"""A gymnasium wrapper that timestamps every finished episode, shared by both frameworks.
+
+Both mlx and Stable-Baselines3 create their environments through gymnasium from the same
+registered id, so both are measured by the same clock: wall time and total environment
+steps (over all copies in the process) at each episode's end.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gymnasium as gym
+
+
+class EpisodeClock:
+    """Process-wide record of (seconds since start, env steps so far, episode return)."""
+
+    start = time.perf_counter()
+    steps = 0
+    episodes: list[tuple[float, int, float]] = []
+
+    @classmethod
+    def reset(cls) -> None:
+        """Start a new measurement."""
+        cls.start = time.perf_counter()
+        cls.steps = 0
+        cls.episodes = []
+
+    @classmethod
+    def solved_at(cls, threshold: float, window: int) -> tuple[float, int] | None:
+        """(seconds, steps) when the mean of the last ``window`` returns first reached ``threshold``."""
+        returns = [r for _, _, r in cls.episodes]
+        for i in range(window - 1, len(returns)):
+            if sum(returns[i - window + 1 : i + 1]) / window >= threshold:
+                return cls.episodes[i][0], cls.episodes[i][1]
+        return None
+
+
+class ClockedEpisodes(gym.Wrapper):
+    """Counts steps and records each episode's return in :class:`EpisodeClock`."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._return = 0.0
+
+    def reset(self, **kwargs):
+        self._return = 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        EpisodeClock.steps += 1
+        self._return += float(reward)
+        if terminated or truncated:
+            EpisodeClock.episodes.append((time.perf_counter() - EpisodeClock.start, EpisodeClock.steps, self._return))
+        return obs, reward, terminated, truncated, info
+
+
+def make_clocked(env_id: str, **kwargs) -> gym.Env:
+    """Entry point for the clocked copy of ``env_id``."""
+    return ClockedEpisodes(gym.make(env_id, **kwargs))
+
+
+def register_clocked(env_id: str) -> str:
+    """Register ``Clocked-<env_id>`` and return that id."""
+    clocked = f"Clocked-{env_id}"
+    if clocked not in gym.registry:
+        gym.register(clocked, entry_point=make_clocked, kwargs={"env_id": env_id})
+    return clocked
