@@ -15,16 +15,29 @@ import gymnasium as gym
 class EpisodeClock:
     """Process-wide record of (seconds since start, env steps so far, episode return)."""
 
-    start = time.perf_counter()
+    start: float | None = None  # time of the first environment step
+    last = 0.0  # seconds from the first to the latest step
     steps = 0
     episodes: list[tuple[float, int, float]] = []
 
     @classmethod
     def reset(cls) -> None:
-        """Start a new measurement."""
-        cls.start = time.perf_counter()
+        """Start a new measurement; the clock starts at the next environment step, so start-up
+        (imports, building networks, writers) counts for neither framework."""
+        cls.start = None
+        cls.last = 0.0
         cls.steps = 0
         cls.episodes = []
+
+    @classmethod
+    def tick(cls) -> float:
+        """Count one step; return seconds since the first step."""
+        now = time.perf_counter()
+        if cls.start is None:
+            cls.start = now
+        cls.steps += 1
+        cls.last = now - cls.start
+        return cls.last
 
     @classmethod
     def solved_at(cls, threshold: float, window: int) -> tuple[float, int] | None:
@@ -49,10 +62,10 @@ class ClockedEpisodes(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        EpisodeClock.steps += 1
+        elapsed = EpisodeClock.tick()
         self._return += float(reward)
         if terminated or truncated:
-            EpisodeClock.episodes.append((time.perf_counter() - EpisodeClock.start, EpisodeClock.steps, self._return))
+            EpisodeClock.episodes.append((elapsed, EpisodeClock.steps, self._return))
         return obs, reward, terminated, truncated, info
 
 

@@ -14,17 +14,20 @@ from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.towers import Towers
 
-ACTOR, CRITIC = 0, 1
+ACTOR = 0
 
 
 class ActorCritic(nn.Module):
     """Separate actor and critic bodies (computed together, see :class:`Towers`) over one
     shared observation encoder and normalizer.
 
-    ``values`` are (n, heads): one column per reward signal, in ``value_heads`` order.
+    ``values`` are (n, heads): one column per reward signal, in ``value_heads`` order. With
+    ``shared=True`` the actor and the critic use one body (ML-Agents' ``shared_critic``).
     """
 
-    def __init__(self, spec: BehaviorSpec, settings: NetworkSettings, value_heads: list[str]) -> None:
+    def __init__(
+        self, spec: BehaviorSpec, settings: NetworkSettings, value_heads: list[str], shared: bool = False
+    ) -> None:
         super().__init__()
         if settings.memory is not None:
             from mlx_core.errors import ConfigError
@@ -39,7 +42,11 @@ class ActorCritic(nn.Module):
         self.spec = spec
         self.value_heads = list(value_heads)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
-        self.bodies = Towers(self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation)
+        n_bodies = 1 if shared else 2
+        self.critic_body = 0 if shared else 1
+        self.bodies = Towers(
+            self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n_bodies
+        )
         self.head = ActionHead(self.bodies.out_size, spec.action_spec)
         self.values = nn.Linear(self.bodies.out_size, len(value_heads))
         nn.init.orthogonal_(self.values.weight, 1.0)
@@ -51,7 +58,7 @@ class ActorCritic(nn.Module):
 
     def critic(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """Value estimates (n, heads) only."""
-        return self.values(self.bodies.tower(self.encoder(obs), CRITIC))
+        return self.values(self.bodies.tower(self.encoder(obs), self.critic_body))
 
     def evaluate(
         self, obs: list[torch.Tensor], mask: torch.Tensor | None, continuous: torch.Tensor, discrete: torch.Tensor
@@ -59,7 +66,7 @@ class ActorCritic(nn.Module):
         """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads)."""
         bodies = self.bodies(self.encoder(obs))
         log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete)
-        return log_probs, entropy, self.values(bodies[CRITIC])
+        return log_probs, entropy, self.values(bodies[self.critic_body])
 
     @torch.inference_mode()
     def act(
@@ -68,7 +75,7 @@ class ActorCritic(nn.Module):
         """Sample actions and estimate values: (continuous, discrete, log_prob, values (n, heads))."""
         bodies = self.bodies(self.encoder(obs))
         continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
-        return continuous, discrete, log_prob, self.values(bodies[CRITIC])
+        return continuous, discrete, log_prob, self.values(bodies[self.critic_body])
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import cast
 
 import torch
@@ -12,35 +13,38 @@ from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import ObservationSpec
 from mlx_core.networks.normalizer import RunningNormalizer
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "swish": nn.SiLU}
+ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "swish": nn.functional.silu,
+}
 
 
-def mlp(in_size: int, hidden: int, layers: int, activation: str) -> tuple[nn.Sequential, int]:
-    """A stack of ``layers`` linear+activation layers, orthogonally initialised; returns it and its output size."""
+def _conv_stack(kind: str, h: int, w: int, c: int) -> nn.Sequential:
+    """Convolutions for ``vis_encode_type``; kernel sizes shrink to fit small images."""
+    if kind == "fully_connected":
+        return nn.Sequential(nn.Flatten())
+    if kind == "nature_cnn":  # the DQN Nature paper's three layers
+        layers = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
+    else:  # simple
+        layers = [(16, 8, 4), (32, 4, 2)]
     modules: list[nn.Module] = []
-    size = in_size
-    for _ in range(layers):
-        linear = nn.Linear(size, hidden)
-        nn.init.orthogonal_(linear.weight, math.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        modules += [linear, ACTIVATIONS[activation]()]
-        size = hidden
-    return nn.Sequential(*modules), size
+    channels, size = c, min(h, w)
+    for out, kernel, stride in layers:
+        kernel = min(kernel, size)
+        stride = min(stride, kernel)
+        modules += [nn.Conv2d(channels, out, kernel_size=kernel, stride=stride), nn.LeakyReLU()]
+        channels, size = out, (size - kernel) // stride + 1
+    return nn.Sequential(*modules, nn.Flatten())
 
 
 class VisualEncoder(nn.Module):
-    """A small convolutional encoder for (H, W, C) images (``vis_encode_type: simple``)."""
+    """Encodes (H, W, C) images: convolutions chosen by ``vis_encode_type``, then a dense layer."""
 
-    def __init__(self, shape: tuple[int, ...], out_size: int) -> None:
+    def __init__(self, shape: tuple[int, ...], out_size: int, kind: str = "simple") -> None:
         super().__init__()
         h, w, c = shape
-        self.conv = nn.Sequential(
-            nn.Conv2d(c, 16, kernel_size=min(8, h, w), stride=min(4, max(1, h // 4))),
-            nn.LeakyReLU(),
-            nn.Conv2d(16, 32, kernel_size=min(4, max(1, h // 4)), stride=min(2, max(1, h // 8))),
-            nn.LeakyReLU(),
-            nn.Flatten(),
-        )
+        self.conv = _conv_stack(kind, h, w, c)
         with torch.no_grad():
             flat = self.conv(torch.zeros(1, c, h, w)).shape[1]
         self.dense = nn.Sequential(nn.Linear(flat, out_size), nn.LeakyReLU())
@@ -64,7 +68,7 @@ class ObservationEncoder(nn.Module):
         self.vector_size = sum(math.prod(specs[i].shape) for i in self.vector_indices)
         self.normalizer = RunningNormalizer(self.vector_size) if settings.normalize and self.vector_size else None
         self.visual = nn.ModuleList(
-            VisualEncoder(specs[i].shape, settings.hidden_units) for i in self.visual_indices
+            VisualEncoder(specs[i].shape, settings.hidden_units, settings.vis_encode_type) for i in self.visual_indices
         )
         self.out_size = self.vector_size + sum(cast(VisualEncoder, e).out_size for e in self.visual)
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from mlx_core.networks.encoders import ACTIVATIONS
+from mlx_core.networks.encoders import ACTIVATION_FUNCTIONS
 
 
 class Towers(nn.Module):
@@ -27,22 +27,29 @@ class Towers(nn.Module):
         super().__init__()
         self.n, self.hidden, self.layers = n, hidden, layers
         self.out_size = hidden if layers else in_size
-        self.activation = ACTIVATIONS[activation]()
+        self.activation = ACTIVATION_FUNCTIONS[activation]  # a function: no Module call overhead
         if layers == 0:
             return
         gain = math.sqrt(2)
         self.w_in = nn.Parameter(torch.cat([nn.init.orthogonal_(torch.empty(hidden, in_size), gain).T for _ in range(n)], 1))
         self.b_in = nn.Parameter(torch.zeros(n * hidden))
-        # w_deep[i][layer] is tower i's (hidden, hidden) weight of layer ``layer + 1``
-        self.w_deep = nn.ParameterList(
-            nn.Parameter(nn.init.orthogonal_(torch.empty(hidden, hidden), gain).T.contiguous())
-            for _ in range(n * (layers - 1))
-        )
-        self.b_deep = nn.ParameterList(nn.Parameter(torch.zeros(hidden)) for _ in range(n * (layers - 1)))
+        # Tower i's deeper layers, as plain lists of the registered parameters: indexing an
+        # nn.ParameterList costs more than the matrix product on small networks. Module.to()
+        # and load_state_dict() update parameters in place, so the lists stay valid.
+        self._deep: list[list[tuple[nn.Parameter, nn.Parameter]]] = []
+        for i in range(n):
+            layers_of_tower = []
+            for layer in range(1, layers):
+                weight = nn.Parameter(nn.init.orthogonal_(torch.empty(hidden, hidden), gain).T.contiguous())
+                bias = nn.Parameter(torch.zeros(hidden))
+                self.register_parameter(f"w{layer}_{i}", weight)
+                self.register_parameter(f"b{layer}_{i}", bias)
+                layers_of_tower.append((weight, bias))
+            self._deep.append(layers_of_tower)
 
-    def _deep(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        for layer in range(i * (self.layers - 1), (i + 1) * (self.layers - 1)):
-            h = self.activation(torch.addmm(self.b_deep[layer], h, self.w_deep[layer]))
+    def _tower_deep(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        for weight, bias in self._deep[i]:
+            h = self.activation(torch.addmm(bias, h, weight))
         return h
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -50,11 +57,11 @@ class Towers(nn.Module):
         if self.layers == 0:
             return [x] * self.n
         first = self.activation(torch.addmm(self.b_in, x, self.w_in))  # (batch, n * hidden)
-        return [self._deep(h, i) for i, h in enumerate(first.split(self.hidden, dim=1))]
+        return [self._tower_deep(h, i) for i, h in enumerate(first.split(self.hidden, dim=1))]
 
     def tower(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Only tower ``i``'s output, (batch, hidden)."""
         if self.layers == 0:
             return x
         cols = slice(i * self.hidden, (i + 1) * self.hidden)
-        return self._deep(self.activation(torch.addmm(self.b_in[cols], x, self.w_in[:, cols])), i)
+        return self._tower_deep(self.activation(torch.addmm(self.b_in[cols], x, self.w_in[:, cols])), i)

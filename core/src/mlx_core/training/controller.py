@@ -79,6 +79,13 @@ class TrainerController:
         settings = self._behavior_settings(name)
         spec = env.specs[name]
         trainer_type = self.plugins.get("trainer", settings.trainer, where=f"behaviors.{name}.trainer")
+        if settings.behavioral_cloning is not None:
+            self.plugins.get("trainer", "bc", where=f"behaviors.{name}.behavioral_cloning")
+        if settings.init_path is not None:
+            raise MlxError(
+                f"behaviors.{name}.init_path: starting from saved weights arrives with run management "
+                f"(planned for mlx-core's next release); remove init_path to train from scratch."
+            )
         signals = {}
         for signal_name, signal_settings in settings.reward_signals.items():
             signal_type = self.plugins.get("reward signal", signal_name, where=f"behaviors.{name}.reward_signals")

@@ -23,7 +23,12 @@ class PPOTrainer(Trainer):
         super().__init__(context)
         self.hyperparameters: PPOSettings = context.settings.hyperparameters
         self.signal_names = list(context.reward_signals)
-        self.network = ActorCritic(context.spec, context.settings.network_settings, self.signal_names).to(context.device)
+        self.network = ActorCritic(
+            context.spec,
+            context.settings.network_settings,
+            self.signal_names,
+            shared=self.hyperparameters.shared_critic,
+        ).to(context.device)
         self._policy = Policy(context.spec, self.network, context.device)
         self.optimizer = PPOOptimizer(self.network, self.hyperparameters, context.device)
         self._pending: list[dict[str, Any]] = []
