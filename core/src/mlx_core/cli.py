@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,6 @@ from mlx_core.errors import MlxError
 
 # Flags that parse today but whose feature another part of mlx delivers; each says which.
 NOT_YET = {
-    "initialize_from": "--initialize-from arrives with run management (checkpoint resume and "
-    "initialisation, planned in mlx-core's next release); start a fresh run instead",
-    "inference": "--inference arrives with run management (inference runs, planned in mlx-core's "
-    "next release); use 'mlx run' to train",
     "sampler": "--sampler (environment-parameter randomisation from a separate file) is planned "
     "for mlx-core's next release; put the parameters under environment_parameters in the config "
     "file once it lands",
@@ -32,6 +30,10 @@ class MlxGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MlxError as exc:
+            from mlx_core.logs import close_log_file, get_logger
+
+            get_logger().error("run_failed", error=str(exc))  # lands in log.jsonl when a run was open
+            close_log_file()
             raise click.ClickException(str(exc)) from None
 
 
@@ -70,7 +72,14 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), help="Simulator time scale.  [default: 20]")
 @click.option("--target-frame-rate", type=int, help="Simulator frame-rate target.  [default: -1]")
 @click.option("--capture-frame-rate", type=int, help="Simulator capture frame rate.  [default: 60]")
-@click.option("--debug", is_flag=True, help="Debug-level log events.")
+@click.option("--debug", is_flag=True, help="Debug-level log events and run_logs/update_metrics.csv.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    show_default=True,
+    help="Log events on stderr as readable text or as JSON lines (run_logs/log.jsonl is always JSON).",
+)
 @click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is present.")
 @click.option("--torch-device", help="torch device for training (cpu, cuda, cuda:1, ...).")
 @click.option("--curriculum", type=click.Path(dir_okay=False), help="Curriculum file (needs the mlx-curriculum plugin).")
@@ -79,10 +88,11 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 def run(config: Path | None, **flags: Any) -> None:
     """Train the behaviors of CONFIG; results go to results/<run-id>/."""
     from mlx_core.config.loader import load_run_options, write_canonical
-    from mlx_core.logs import configure_logging
+    from mlx_core.logs import close_log_file, configure_logging, get_logger, open_log_file
     from mlx_core.plugins.manager import get_plugins
     from mlx_core.training.controller import TrainerController
 
+    configure_logging(flags["debug"], flags["log_format"])
     plugins = get_plugins()
     for key, message in NOT_YET.items():
         if flags.get(key):
@@ -91,10 +101,42 @@ def run(config: Path | None, **flags: Any) -> None:
         plugins.get("parameter schedule", "curriculum", where="--curriculum/--lesson")
     overrides = _overrides(flags)
     options = load_run_options(config, overrides, plugins)
-    configure_logging(options.debug)
+    configure_logging(options.debug, flags["log_format"])
+    cp = options.checkpoint_settings
+    if cp.inference and not (cp.resume or cp.initialize_from):
+        raise MlxError(
+            "--inference runs a trained policy: add --resume to use this run id's latest checkpoint, or "
+            "--initialize-from <run-id> to use another run's."
+        )
     run_dir = _prepare_run_dir(options)
-    write_canonical(options, run_dir / "configuration.yaml")
-    TrainerController(options, run_dir, plugins).run()
+    canonical = write_canonical(options, run_dir / "configuration.yaml")
+    open_log_file(run_dir / "run_logs" / "log.jsonl")
+    log = get_logger()
+    log.info(
+        "run_started",
+        run_id=cp.run_id,
+        run_dir=str(run_dir),
+        config_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+        mlx_version=__version__,
+        inference=cp.inference,
+        resume=cp.resume,
+    )
+    controller = TrainerController(options, run_dir, plugins)
+    start = time.perf_counter()
+    try:
+        steps = controller.run()
+    except BaseException as exc:
+        if not isinstance(exc, MlxError):
+            log.error("run_crashed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    log.info("run_finished", steps=steps, seconds=round(time.perf_counter() - start, 3), seed=controller.seed,
+             stopped_by=controller.stopped_by)
+    close_log_file()
+    if controller.stopped_by is not None:
+        click.echo(
+            f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}; "
+            f"checkpoints and models are in {run_dir}. Continue with --resume."
+        )
 
 
 def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +153,9 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         _set(o, "engine_settings", key, flags[key])
     _set(o, "checkpoint_settings", "run_id", flags["run_id"])
     _set(o, "checkpoint_settings", "results_dir", flags["results_dir"])
+    _set(o, "checkpoint_settings", "initialize_from", flags["initialize_from"])
+    if flags["inference"]:
+        _set(o, "checkpoint_settings", "inference", True)
     if flags["resume"]:
         _set(o, "checkpoint_settings", "resume", True)
     if flags["force"]:

@@ -1,20 +1,40 @@
-"""structlog set-up: events, not prose (``log.info("checkpoint_saved", step=...)``)."""
+"""structlog set-up: events, not prose (``log.info("checkpoint_saved", step=...)``).
+
+Every event goes to two places: stderr (readable by default, JSON with ``--log-format json``)
+and, once a run folder exists, ``run_logs/log.jsonl`` (always JSON, one event per line).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
 
 import structlog
 
+_FILE: TextIO | None = None
 
-def configure_logging(debug: bool = False) -> None:
-    """Human-readable events on stderr; debug-level events only with ``--debug``."""
+
+def _tee_to_file(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Append the event as one JSON line to the run's log file (if one is open)."""
+    if _FILE is not None:
+        _FILE.write(json.dumps(event, default=str) + "\n")
+        _FILE.flush()
+    return event
+
+
+def configure_logging(debug: bool = False, log_format: str = "console") -> None:
+    """Events at info level (debug with ``--debug``) on stderr, as text or JSON lines."""
+    renderer: Any = structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
-            structlog.dev.ConsoleRenderer(colors=False),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _tee_to_file,
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
@@ -22,6 +42,22 @@ def configure_logging(debug: bool = False) -> None:
     )
 
 
-def get_logger() -> structlog.typing.FilteringBoundLogger:
+def open_log_file(path: Path) -> None:
+    """Start appending every event to ``path`` (``run_logs/log.jsonl``); a resumed run appends."""
+    global _FILE
+    close_log_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _FILE = path.open("a", encoding="utf-8")
+
+
+def close_log_file() -> None:
+    """Stop writing the run's log file."""
+    global _FILE
+    if _FILE is not None:
+        _FILE.close()
+        _FILE = None
+
+
+def get_logger() -> Any:
     """The mlx logger."""
     return structlog.get_logger("mlx")

@@ -89,11 +89,13 @@ def canonical_dict(options: RunOptions) -> dict[str, Any]:
     return converter.unstructure(options)
 
 
-def write_canonical(options: RunOptions, path: str | Path) -> None:
-    """Write ``options`` to ``path`` as canonical YAML, which loads back to equal options."""
+def write_canonical(options: RunOptions, path: str | Path) -> str:
+    """Write ``options`` to ``path`` as canonical YAML, which loads back to equal options; return the text."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_yaml(canonical_dict(options)), encoding="utf-8")
+    text = dump_yaml(canonical_dict(options))
+    path.write_text(text, encoding="utf-8")
+    return text
 
 
 def upgrade(path: str | Path) -> str:

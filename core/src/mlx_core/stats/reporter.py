@@ -30,6 +30,10 @@ class StatsWriter(abc.ABC):
         ``training`` (bool), ``steps_per_second``.
         """
 
+    def progress(self, behavior: str, step: int, max_steps: int, state: str) -> None:  # noqa: B027 - optional
+        """Between summaries: the behavior's step and state (training / inference / finished),
+        about twice a second, for live views."""
+
     def close(self) -> None:  # noqa: B027 - optional
         """Flush and release files."""
 
@@ -70,6 +74,11 @@ class StatsReporter:
         for writer in self.writers:
             writer.write(behavior, step, summary, state)
         return summary
+
+    def progress(self, behavior: str, step: int, max_steps: int, state: str) -> None:
+        """Tell every writer a behavior's step between summaries."""
+        for writer in self.writers:
+            writer.progress(behavior, step, max_steps, state)
 
     def close(self) -> None:
         """Close every writer."""

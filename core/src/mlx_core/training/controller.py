@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,11 +21,22 @@ from mlx_core.plugins.manager import Plugins
 from mlx_core.stats.reporter import StatsReporter
 from mlx_core.timers import Timers
 from mlx_core.training.agent_processor import AgentProcessor
-from mlx_core.training.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from mlx_core.training.checkpoints import (
+    latest_usable,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    spec_to_dict,
+)
 from mlx_core.training.paths import behavior_dir, safe_name
+from mlx_core.training.status import TrainingStatus
 from mlx_core.training.trainer import Trainer, TrainerContext
+from mlx_core.training.update_metrics import UpdateMetricsCSV
 
 log = get_logger()
+
+PROGRESS_INTERVAL_S = 0.5
 
 
 def pick_device(options: RunOptions) -> torch.device:
@@ -41,8 +56,45 @@ def pick_device(options: RunOptions) -> torch.device:
     return device
 
 
+def build_trainer(
+    name: str,
+    spec: Any,
+    settings: BehaviorSettings,
+    options: RunOptions,
+    plugins: Plugins,
+    device: torch.device,
+    stats: StatsReporter,
+    run_dir: Path,
+    seed: int,
+) -> Trainer:
+    """Create the trainer of one behavior with its reward signals (also used by ``mlx export``)."""
+    trainer_type = plugins.get("trainer", settings.trainer, where=f"behaviors.{name}.trainer")
+    if settings.behavioral_cloning is not None:
+        plugins.get("trainer", "bc", where=f"behaviors.{name}.behavioral_cloning")
+    signals = {}
+    for signal_name, signal_settings in settings.reward_signals.items():
+        signal_type = plugins.get("reward signal", signal_name, where=f"behaviors.{name}.reward_signals")
+        signals[signal_name] = signal_type.factory(spec=spec, settings=signal_settings, device=device)
+    context = TrainerContext(
+        behavior_name=name,
+        spec=spec,
+        settings=settings,
+        options=options,
+        reward_signals=signals,
+        device=device,
+        seed=seed,
+        stats=stats,
+        artifact_dir=behavior_dir(run_dir, name),
+    )
+    return trainer_type.factory(context)
+
+
 class TrainerController:
-    """Runs one training session over one environment with one trainer per behavior."""
+    """Runs one training (or inference) session over one environment, one trainer per behavior.
+
+    SIGINT/SIGTERM end the session after the current step: checkpoints and models are saved
+    and :attr:`stopped_by` names the signal. A second signal exits at once.
+    """
 
     def __init__(self, options: RunOptions, run_dir: Path, plugins: Plugins) -> None:
         self.options = options
@@ -51,13 +103,21 @@ class TrainerController:
         seed = options.env_settings.seed
         self.seed = seed if seed >= 0 else random.randrange(2**31)
         self.device = pick_device(options)
+        self.inference = options.checkpoint_settings.inference
         writers = [w for t in plugins.all("stats writer") if (w := t.factory(run_dir=run_dir, options=options))]
         self.stats = StatsReporter(writers)
         self.trainers: dict[str, Trainer] = {}
         self.processors: dict[str, AgentProcessor] = {}
         self._next_summary: dict[str, int] = {}
         self._next_checkpoint: dict[str, int] = {}
+        self._returns_since_update: dict[str, list[float]] = {}
+        self._last_update_end: dict[str, float] = {}
         self.timers = Timers()
+        self.status = TrainingStatus(run_dir / "run_logs" / "training_status.json")
+        self.update_csv = UpdateMetricsCSV(run_dir / "run_logs" / "update_metrics.csv") if options.debug else None
+        self.stopped_by: str | None = None
+        self._last_reward: dict[str, float | None] = {}
+        self._start = time.perf_counter()
 
     # -- set-up ----------------------------------------------------------------------------
     def _seed_everything(self) -> None:
@@ -65,6 +125,12 @@ class TrainerController:
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.options.torch_settings.num_threads)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.stopped_by is not None:  # second signal: leave now, without saving
+            os._exit(128 + signum)
+        self.stopped_by = signal.Signals(signum).name
+        log.warning("stop_requested", signal=self.stopped_by, action="saving after the current step")
 
     def _behavior_settings(self, name: str) -> BehaviorSettings:
         settings = self.options.behavior(name)
@@ -77,91 +143,118 @@ class TrainerController:
 
     def _create_trainer(self, name: str, env: Environment) -> Trainer:
         settings = self._behavior_settings(name)
-        spec = env.specs[name]
-        trainer_type = self.plugins.get("trainer", settings.trainer, where=f"behaviors.{name}.trainer")
-        if settings.behavioral_cloning is not None:
-            self.plugins.get("trainer", "bc", where=f"behaviors.{name}.behavioral_cloning")
         if settings.init_path is not None:
             raise MlxError(
-                f"behaviors.{name}.init_path: starting from saved weights arrives with run management "
-                f"(planned for mlx-core's next release); remove init_path to train from scratch."
+                f"behaviors.{name}.init_path is not supported; use --initialize-from <run-id> to start "
+                f"from another run's weights."
             )
-        signals = {}
-        for signal_name, signal_settings in settings.reward_signals.items():
-            signal_type = self.plugins.get("reward signal", signal_name, where=f"behaviors.{name}.reward_signals")
-            signals[signal_name] = signal_type.factory(spec=spec, settings=signal_settings, device=self.device)
-        context = TrainerContext(
-            behavior_name=name,
-            spec=spec,
-            settings=settings,
-            options=self.options,
-            reward_signals=signals,
-            device=self.device,
-            seed=self.seed,
-            stats=self.stats,
-            artifact_dir=behavior_dir(self.run_dir, name),
+        spec = env.specs[name]
+        trainer = build_trainer(
+            name, spec, settings, self.options, self.plugins, self.device, self.stats, self.run_dir, self.seed
         )
-        trainer = trainer_type.factory(context)
-        stats = self.stats
+        stats, returns = self.stats, self._returns_since_update.setdefault(name, [])
 
-        def on_episodes(returns: np.ndarray, lengths: np.ndarray, behavior: str = name) -> None:
-            stats.extend(behavior, "Environment/Cumulative Reward", returns)
+        def on_episodes(episode_returns: np.ndarray, lengths: np.ndarray, behavior: str = name) -> None:
+            stats.extend(behavior, "Environment/Cumulative Reward", episode_returns)
             stats.extend(behavior, "Environment/Episode Length", lengths)
+            returns.extend(episode_returns.tolist())
 
         # policies with a critic (``value_heads``) get their values stored for advantage estimation
         n_values = len(getattr(trainer.policy.network, "value_heads", ()))
         self.processors[name] = AgentProcessor(spec, settings.time_horizon, n_values, on_episodes)
         self._next_summary[name] = settings.summary_freq
         self._next_checkpoint[name] = settings.checkpoint_interval
+        trainer.policy.deterministic = self.inference
         log.info("trainer_created", behavior=name, trainer=settings.trainer, device=str(self.device))
         return trainer
 
     def _restore(self) -> None:
-        """Load each behavior's latest checkpoint (``--resume``)."""
+        """Continue from each behavior's latest checkpoint (``--resume``)."""
         for name, trainer in self.trainers.items():
-            found = list_checkpoints(behavior_dir(self.run_dir, name))
-            if not found:
+            found = latest_usable(behavior_dir(self.run_dir, name))
+            if found is None:
                 log.warning("checkpoint_missing", behavior=name, reason="starting this behavior from scratch")
                 continue
-            trainer.load_state_dict(load_checkpoint(found[-1]))
-            settings = trainer.settings
-            self._next_summary[name] = (trainer.step // settings.summary_freq + 1) * settings.summary_freq
-            interval = settings.checkpoint_interval
-            self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
-            log.info("checkpoint_loaded", behavior=name, step=trainer.step, path=str(found[-1]))
+            data = load_checkpoint(found)
+            trainer.load_state_dict(data["state"])
+            restore_rng(data["rng"])
+            self._advance_schedules(name, trainer)
+            log.info("checkpoint_loaded", behavior=name, step=trainer.step, path=str(found))
 
-    # -- the loop --------------------------------------------------------------------------
+    def _initialize_from(self, run_id: str) -> None:
+        """Start from another run's latest weights, with fresh step counters (``--initialize-from``)."""
+        source = Path(self.options.checkpoint_settings.results_dir) / run_id
+        if not source.is_dir():
+            raise MlxError(f"--initialize-from {run_id}: there is no run folder {source} to take weights from.")
+        for name, trainer in self.trainers.items():
+            found = latest_usable(source / safe_name(name))
+            if found is None:
+                raise MlxError(f"--initialize-from {run_id}: {source / safe_name(name)} holds no checkpoint for behavior {name}.")
+            state = load_checkpoint(found)["state"]
+            try:
+                trainer.load_weights(state)
+            except (RuntimeError, KeyError) as exc:
+                raise MlxError(
+                    f"--initialize-from {run_id}: the weights in {found} do not fit behavior {name}'s "
+                    f"network ({str(exc).splitlines()[0]}); the network settings or the environment differ."
+                ) from exc
+            log.info("weights_initialized", behavior=name, path=str(found))
+
+    def _advance_schedules(self, name: str, trainer: Trainer) -> None:
+        settings = trainer.settings
+        self._next_summary[name] = (trainer.step // settings.summary_freq + 1) * settings.summary_freq
+        interval = settings.checkpoint_interval
+        self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
+
+    # -- the run ---------------------------------------------------------------------------
     def run(self) -> dict[str, int]:
-        """Train until every behavior reached ``max_steps``; save and export at the end."""
+        """Train (or run inference) until every behavior reached ``max_steps`` or a stop signal."""
         self._seed_everything()
-        env = make_environment(self.options, self.plugins, self.seed)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        env: Environment | None = None
+        finished = False
         try:
+            with self.timers.block("env_start"):
+                env = make_environment(self.options, self.plugins, self.seed)
+            log.info("environment_started", env=self.options.env_settings.env, behaviors=sorted(env.specs),
+                     num_envs=self.options.env_settings.num_envs)
             for name in self.options.behaviors:
                 if name not in env.specs:
                     log.warning("behavior_not_in_environment", behavior=name, available=sorted(env.specs))
             self.trainers = {name: self._create_trainer(name, env) for name in env.specs}
-            if self.options.checkpoint_settings.resume:
+            cp = self.options.checkpoint_settings
+            if cp.resume:
                 self._restore()
+            elif cp.initialize_from:
+                self._initialize_from(cp.initialize_from)
             self.plugins.hook.mlx_run_started(options=self.options, run_dir=self.run_dir)
-            log.info("run_started", run_dir=str(self.run_dir), seed=self.seed, behaviors=sorted(self.trainers))
             self._loop(env)
+            finished = True
         finally:
-            env.close()
-            self._finish()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if env is not None:
+                env.close()
+            if finished and not self.inference:
+                self._save_all()
+            self.stats.close()
+            if self.update_csv is not None:
+                self.update_csv.close()
+            self.timers.write(self.run_dir / "run_logs" / "timers.json")
         steps = {name: t.step for name, t in self.trainers.items()}
         self.plugins.hook.mlx_run_finished(options=self.options, run_dir=self.run_dir, steps=steps)
-        log.info("run_finished", steps=steps)
         return steps
 
     def _loop(self, env: Environment) -> None:
         timer = self.timers.block
         with timer("env_reset"):
             result = env.reset()
-        while not all(t.finished for t in self.trainers.values()):
+        next_progress = 0.0
+        while not all(t.finished for t in self.trainers.values()) and self.stopped_by is None:
             actions: dict[str, ActionTuple] = {}
             for name, (decisions, terminals) in result.items():
                 trainer, processor = self.trainers[name], self.processors[name]
-                training = not trainer.finished
+                learning = not (trainer.finished or self.inference)
                 with timer("process_steps"):
                     cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
                 if len(decisions):
@@ -170,26 +263,56 @@ class TrainerController:
                     with timer("process_steps"):
                         processor.add_actions(decisions, info)
                     actions[name] = info.env_action
-                if not training:
+                if trainer.finished:
                     continue
-                if cut:
-                    with timer("process_trajectories"):
-                        trainer.process_trajectories(cut)
                 trainer.step += len(decisions)
-                if trainer.ready_to_update():
-                    with timer("update"):
-                        trainer.update()
+                if learning:
+                    if cut:
+                        with timer("process_trajectories"):
+                            trainer.process_trajectories(cut)
+                    if trainer.ready_to_update():
+                        self._update(name, trainer)
                 with timer("summaries_and_checkpoints"):
                     self._periodic(name, trainer)
+            if time.perf_counter() >= next_progress:
+                next_progress = time.perf_counter() + PROGRESS_INTERVAL_S
+                for name, trainer in self.trainers.items():
+                    self.stats.progress(name, trainer.step, trainer.settings.max_steps, self._state(trainer))
             with timer("env_step"):
                 result = env.step(actions)
+
+    def _state(self, trainer: Trainer) -> str:
+        if self.inference:
+            return "inference"
+        return "finished" if trainer.finished else "training"
+
+    def _update(self, name: str, trainer: Trainer) -> None:
+        start = time.perf_counter()
+        with self.timers.block("update"):
+            trainer.update()
+        end = time.perf_counter()
+        returns = self._returns_since_update[name]
+        log.debug("policy_updated", behavior=name, step=trainer.step, seconds=round(end - start, 6))
+        if self.update_csv is not None:
+            self.update_csv.add(
+                name,
+                update=end - start,
+                since_start=end - self._start,
+                collection=start - self._last_update_end.get(name, self._start),
+                experiences=trainer.last_update_size,
+                mean_return=float(np.mean(returns)) if returns else None,
+            )
+        returns.clear()
+        self._last_update_end[name] = end
 
     def _periodic(self, name: str, trainer: Trainer) -> None:
         settings = trainer.settings
         if trainer.step >= self._next_summary[name]:
-            self.stats.flush(name, trainer.step, settings.max_steps)
+            summary = self.stats.flush(name, trainer.step, settings.max_steps, training=not self.inference)
+            reward = summary.get("Environment/Cumulative Reward")
+            self._last_reward[name] = None if reward is None else reward.mean
             self._next_summary[name] = (trainer.step // settings.summary_freq + 1) * settings.summary_freq
-        if trainer.step >= self._next_checkpoint[name] and not trainer.finished:
+        if trainer.step >= self._next_checkpoint[name] and not trainer.finished and not self.inference:
             self._save(name, trainer)
             interval = settings.checkpoint_interval
             self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
@@ -197,17 +320,35 @@ class TrainerController:
     # -- outputs ---------------------------------------------------------------------------
     def _save(self, name: str, trainer: Trainer) -> Path:
         folder = behavior_dir(self.run_dir, name)
-        path = save_checkpoint(trainer.state_dict(), folder, trainer.step, trainer.settings.keep_checkpoints)
+        payload = {
+            "behavior": name,
+            "trainer": trainer.settings.trainer,
+            "step": trainer.step,
+            "spec": spec_to_dict(trainer.context.spec),
+            "rng": rng_state(),
+            "state": trainer.state_dict(),
+        }
+        with self.timers.block("save_checkpoint"):
+            path = save_checkpoint(payload, folder, trainer.step, trainer.settings.keep_checkpoints)
+        reward = self._last_reward.get(name)
+        self.status.checkpoint(name, trainer.step, path, reward, trainer.settings.keep_checkpoints)
         log.info("checkpoint_saved", behavior=name, step=trainer.step, path=str(path))
         self.plugins.hook.mlx_checkpoint_saved(behavior=name, step=trainer.step, path=path)
         return path
 
-    def _finish(self) -> None:
+    def _save_all(self) -> None:
+        """Final checkpoints and every exporter's model file, per behavior."""
         for name, trainer in self.trainers.items():
             self._save(name, trainer)
-            for exporter in self.plugins.all("exporter"):
-                path = exporter.export(trainer.policy, behavior_dir(self.run_dir, name) / safe_name(name))
-                log.info("export_written", behavior=name, exporter=exporter.name, path=str(path))
-                self.plugins.hook.mlx_export_written(behavior=name, path=path)
-        self.stats.close()
-        self.timers.write(self.run_dir / "run_logs" / "timers.json")
+            export_all(self.plugins, name, trainer, self.run_dir)
+
+
+def export_all(plugins: Plugins, name: str, trainer: Trainer, run_dir: Path) -> list[Path]:
+    """Run every installed exporter on one behavior's policy."""
+    written = []
+    for exporter in plugins.all("exporter"):
+        path = exporter.export(trainer.policy, behavior_dir(run_dir, name) / safe_name(name))
+        log.info("export_written", behavior=name, exporter=exporter.name, path=str(path))
+        plugins.hook.mlx_export_written(behavior=name, path=path)
+        written.append(path)
+    return written

@@ -55,6 +55,7 @@ class Trainer(abc.ABC):
         self.hyperparameters = context.settings.hyperparameters
         self.step = 0
         self.update_count = 0
+        self.last_update_size = 0  # experiences used by the latest update (for --debug metrics)
 
     @property
     @abc.abstractmethod
@@ -86,3 +87,10 @@ class Trainer(abc.ABC):
         """Restore :meth:`state_dict` output."""
         self.step = int(state["step"])
         self.update_count = int(state["update_count"])
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        """Take the learned weights of another run's :meth:`state_dict`, keeping step counters at 0
+        (``--initialize-from``). The default restores everything, then resets the counters."""
+        self.load_state_dict(state)
+        self.step = 0
+        self.update_count = 0

@@ -78,6 +78,7 @@ class PPOTrainer(Trainer):
         """One PPO update over the queued experience, which is then dropped (on-policy)."""
         batch = RolloutBatch.from_pending(self._pending, self.context.device)
         self._pending, self._pending_steps = [], 0
+        self.last_update_size = len(batch)
         stats = self.optimizer.update(batch, self.step, self.settings.max_steps)
         self.update_count += 1
         for key, value in stats.items():
@@ -86,6 +87,10 @@ class PPOTrainer(Trainer):
     def state_dict(self) -> dict[str, Any]:
         """Step counters, network (with normalizer) and optimizer state."""
         return {**super().state_dict(), "network": self.network.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        """Only the network (and its normalizer): a new run starts its own optimizer and counters."""
+        self.network.load_state_dict(state["network"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
