@@ -78,7 +78,7 @@ def test_onnx_actions_equal_the_torch_policy(finished_run) -> None:
     spec = env.specs["MaskedGrid"]
     decisions, _ = env.reset()["MaskedGrid"]
     network = ActorCritic(spec, options.behaviors["MaskedGrid"].network_settings, ["extrinsic"])
-    network.load_state_dict(torch.load(folder / "checkpoint-4000.pt", weights_only=True)["network"])
+    network.load_state_dict(torch.load(folder / "checkpoint-4000.pt", weights_only=True)["state"]["network"])
     obs = [torch.as_tensor(o) for o in decisions.obs]
     mask = torch.as_tensor(decisions.action_mask)
     _, torch_actions, _, _ = network.act(obs, mask, deterministic=True)
