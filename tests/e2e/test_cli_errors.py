@@ -49,12 +49,12 @@ def test_every_problem_is_listed_at_once(tmp_path: Path, mlx) -> None:
     assert_one_paragraph_error(mlx("run", name), "3 problems", "max_steps", "time_horizn", "num_envs")
 
 
-@pytest.mark.parametrize(("trainer", "hint"), [("sac", "pip install mlx-sac"), ("pppo", "Did you mean 'ppo'")])
+@pytest.mark.parametrize(("trainer", "hint"), [("bc", "pip install mlx-bc"), ("pppo", "Did you mean 'ppo'")])
 def test_unknown_trainer_fails_before_the_environment_starts(tmp_path: Path, mlx, trainer: str, hint: str) -> None:
     # the env does not exist either: the trainer error must come first, before any env is made
     name = write(tmp_path, f"behaviors:\n  X:\n    trainer: {trainer}\nenv_settings:\n  env: NoSuchEnv-v0\n")
     proc = mlx("run", name)
-    assert_one_paragraph_error(proc, f"'{trainer}'", "Installed trainer names: ppo", hint)
+    assert_one_paragraph_error(proc, f"'{trainer}'", "Installed trainer names: ppo, sac", hint)
     assert not (tmp_path / "results").exists()
 
 

@@ -235,5 +235,46 @@ def config_upgrade(file: Path, output: Path | None) -> None:
         click.echo(f"Wrote {output}", err=True)
 
 
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--checkpoint",
+    help="Checkpoint to export: a file name (checkpoint-2000.pt), a step (2000) or <Behavior>/checkpoint-2000.pt.  "
+    "[default: the latest of each behavior]",
+)
+def export_command(run_dir: Path, checkpoint: str | None) -> None:
+    """Rewrite the model files (<Behavior>.onnx) of RUN_DIR from a checkpoint; print their paths."""
+    from mlx_core.logs import configure_logging
+    from mlx_core.shipping import export_run
+
+    configure_logging()
+    for path in export_run(run_dir, checkpoint):
+        click.echo(str(path))
+
+
+@main.command("eval")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--env", "env_path", required=True, help="Environment: gymnasium id, built-in name, module:Class or executable."
+)
+@click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help="Episodes to run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the environment.")
+@click.option("--num-envs", type=click.IntRange(min=1), default=1, show_default=True, help="Environment copies.")
+@click.option(
+    "--video", type=click.Path(dir_okay=False, path_type=Path), help="Record the first copy to a .gif or .mp4."
+)
+def eval_command(model: Path, env_path: str, episodes: int, seed: int, num_envs: int, video: Path | None) -> None:
+    """Run MODEL (<Behavior>.onnx or checkpoint-<step>.pt) deterministically; print the mean return."""
+    from mlx_core.logs import configure_logging
+    from mlx_core.shipping import eval_model
+
+    configure_logging()
+    results = eval_model(model, env_path, episodes, seed, video_path=video, num_envs=num_envs)
+    for behavior, (mean, std, returns) in results.items():
+        click.echo(f"{behavior}: mean return {mean:.3f} ± {std:.3f} over {len(returns)} episodes")
+    if video is not None:
+        click.echo(f"Wrote {video}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

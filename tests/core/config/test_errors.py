@@ -121,11 +121,11 @@ def test_several_problems_reported_at_once_in_line_order(tmp_path: Path) -> None
 def test_unknown_trainer_lists_installed_names_and_first_party_distribution(
     tmp_path: Path,
 ) -> None:
-    problems = problems_of(tmp_path, "behaviors:\n  Walker:\n    trainer: sac\n")
+    problems = problems_of(tmp_path, "behaviors:\n  Walker:\n    trainer: bc\n")
     assert len(problems) == 1
-    assert "trainer 'sac' (behaviors.Walker.trainer (line 3))" in problems[0]
-    assert "pip install mlx-sac" in problems[0]
-    assert "Installed trainer names: ppo" in problems[0]
+    assert "trainer 'bc' (behaviors.Walker.trainer (line 3))" in problems[0]
+    assert "pip install mlx-bc" in problems[0]
+    assert "Installed trainer names: ppo, sac" in problems[0]
 
 
 def test_misspelt_trainer_suggests_installed_name(tmp_path: Path) -> None:

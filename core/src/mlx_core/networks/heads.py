@@ -40,7 +40,8 @@ class ActionHead(nn.Module):
             nn.init.orthogonal_(self.logits.weight, 0.01)
             nn.init.zeros_(self.logits.bias)
 
-    def _branch_log_probs(self, features: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+    def branch_log_probs(self, features: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+        """Log-probabilities of every choice, one (n, branch_size) tensor per branch (masked choices ~ -1e8)."""
         logits = self.logits(features)
         if mask is not None:
             logits = logits.masked_fill(~mask, _MASKED_LOGIT)
@@ -66,7 +67,7 @@ class ActionHead(nn.Module):
                 log_prob_terms.append((-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1))
         if self.branches:
             columns = []
-            for branch_log_probs in self._branch_log_probs(features, mask):
+            for branch_log_probs in self.branch_log_probs(features, mask):
                 if deterministic:
                     choice = branch_log_probs.argmax(-1, keepdim=True)
                 else:
@@ -93,7 +94,7 @@ class ActionHead(nn.Module):
             log_prob_terms.append((-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1))
             entropy_terms.append((0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(features.shape[0]))
         if self.branches:
-            for i, branch_log_probs in enumerate(self._branch_log_probs(features, mask)):
+            for i, branch_log_probs in enumerate(self.branch_log_probs(features, mask)):
                 log_prob_terms.append(branch_log_probs.gather(-1, discrete[:, i : i + 1]).squeeze(-1))
                 entropy_terms.append(-(branch_log_probs.exp() * branch_log_probs).sum(-1))
         return _total(log_prob_terms), _total(entropy_terms)

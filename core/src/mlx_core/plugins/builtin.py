@@ -59,9 +59,9 @@ def _tensorboard(run_dir: Path, options: Any) -> Any:
 
 
 def _console(run_dir: Path, options: Any) -> Any:
-    from mlx_core.stats.console import ConsoleWriter
+    from mlx_core.stats.live import console_writer
 
-    return ConsoleWriter()
+    return console_writer()
 
 
 @hookimpl

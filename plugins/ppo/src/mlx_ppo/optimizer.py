@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.training.adam import make_adam
 from mlx_core.training.schedules import scheduled
 from mlx_ppo.settings import PPOSettings
 
@@ -86,12 +87,8 @@ class PPOOptimizer:
         self.hp = hp
         self.device = device
         self.parameters = [p for p in network.parameters() if p.requires_grad]
-        # eps 1e-5 as in SB3/OpenAI baselines' PPO; the fused kernel updates every tensor in one
-        # call, which matters when an update is twenty steps on a small network.
-        try:
-            self.adam = torch.optim.Adam(self.parameters, lr=hp.learning_rate, eps=1e-5, fused=True)
-        except (RuntimeError, TypeError):  # a device or torch build without the fused kernel
-            self.adam = torch.optim.Adam(self.parameters, lr=hp.learning_rate, eps=1e-5, foreach=True)
+        # eps 1e-5 as in SB3/OpenAI baselines' PPO
+        self.adam = make_adam(self.parameters, hp.learning_rate, eps=1e-5)
 
     def update(self, batch: RolloutBatch, step: int, max_steps: int) -> dict[str, float]:
         """``num_epoch`` passes of shuffled minibatches of ``batch_size`` over ``batch``."""

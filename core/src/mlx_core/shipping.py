@@ -1,0 +1,401 @@
+"""Trained models after the run: re-export a checkpoint, load a model, evaluate it (``mlx export|eval``).
+
+A model is either an exported ``<Behavior>.onnx`` (run with onnxruntime by :class:`OnnxPolicy`)
+or a checkpoint ``results/<run-id>/<Behavior>/checkpoint-<step>.pt`` (its trainer is rebuilt
+from the run's ``configuration.yaml``). Evaluation acts deterministically, so the same model,
+environment and seed give the same returns.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import attrs
+import numpy as np
+import torch
+
+from mlx_core.config.settings import RunOptions
+from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps, Environment, StepResult
+from mlx_core.errors import EnvError, MlxError
+from mlx_core.plugins.manager import Plugins, get_plugins
+from mlx_core.training.checkpoints import list_checkpoints, load_checkpoint, spec_from_dict
+from mlx_core.training.paths import safe_name
+from mlx_core.training.policy import ActionInfo, Policy
+from mlx_core.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from mlx_core.env.gymnasium import GymnasiumEnvironment
+
+# (observation shapes, continuous action size, number of discrete branches): what a model and an
+# environment's behavior must agree on.
+Layout = tuple[list[tuple[int, ...]], int, int]
+
+
+class Actor(Protocol):
+    """Anything that acts like a :class:`Policy` for evaluation."""
+
+    def act(self, steps: DecisionSteps) -> ActionInfo:
+        """Actions for every agent in ``steps``."""
+        ...
+
+
+# -- export ---------------------------------------------------------------------------------
+def export_run(run_dir: str | Path, checkpoint: str | None = None) -> list[Path]:
+    """Rewrite every exporter's model file of a run from its latest (or the named) checkpoint.
+
+    ``checkpoint`` is a file name (``checkpoint-2000.pt``), a step (``2000``) or
+    ``<Behavior>/checkpoint-2000.pt`` to export that behavior only. Returns the written paths.
+    """
+    from mlx_core.training.controller import export_all
+
+    run_dir = Path(run_dir)
+    options = _run_options(run_dir)
+    plugins = get_plugins()
+    written: list[Path] = []
+    for path in _chosen_checkpoints(run_dir, checkpoint):
+        name, trainer = _restore_trainer(path, options, plugins, run_dir)
+        written += export_all(plugins, name, trainer, run_dir)
+    return written
+
+
+def _run_options(run_dir: Path) -> RunOptions:
+    from mlx_core.config.loader import load_run_options
+
+    if not run_dir.is_dir():
+        raise MlxError(f"There is no run folder {run_dir}; give the results folder of a run, e.g. results/<run-id>.")
+    config = run_dir / "configuration.yaml"
+    if not config.is_file():
+        raise MlxError(
+            f"{run_dir} is not a run folder: it has no configuration.yaml (mlx run writes one into "
+            f"results/<run-id>/); give the folder of a run, e.g. results/<run-id>."
+        )
+    return load_run_options(config)
+
+
+def _chosen_checkpoints(run_dir: Path, checkpoint: str | None) -> list[Path]:
+    """Per behavior folder, the checkpoint to load: the latest, or the one ``checkpoint`` names."""
+    folders = {p.name: found for p in sorted(run_dir.iterdir()) if p.is_dir() and (found := list_checkpoints(p))}
+    if not folders:
+        raise MlxError(
+            f"{run_dir} holds no checkpoints (<Behavior>/checkpoint-<step>.pt): the run saved none yet. "
+            f"Train longer, or lower --save-freq (checkpoint_interval)."
+        )
+    if checkpoint is None:
+        return [found[-1] for found in folders.values()]
+    behavior, _, name = checkpoint.replace("\\", "/").rpartition("/")
+    name = f"checkpoint-{name}.pt" if name.isdigit() else name
+    if behavior:
+        folder = Path(behavior).name
+        if folder not in folders:
+            raise MlxError(
+                f"--checkpoint {checkpoint}: {run_dir} has no behavior folder {folder} with checkpoints; "
+                f"the behavior folders are {', '.join(folders)}."
+            )
+        folders = {folder: folders[folder]}
+    chosen = []
+    for folder, found in folders.items():
+        by_name = {p.name: p for p in found}
+        if name not in by_name:
+            hint = " Name one behavior's checkpoint as <Behavior>/<file>." if len(folders) > 1 else ""
+            raise MlxError(
+                f"--checkpoint {checkpoint}: {run_dir / folder} has no {name}; its checkpoints are "
+                f"{', '.join(by_name)}.{hint}"
+            )
+        chosen.append(by_name[name])
+    return chosen
+
+
+def _restore_trainer(path: Path, options: RunOptions, plugins: Plugins, run_dir: Path) -> tuple[str, Trainer]:
+    """The behavior name and its trainer, rebuilt on the CPU with the checkpoint's state loaded."""
+    from mlx_core.config.loader import default_behavior_settings
+    from mlx_core.stats.reporter import StatsReporter
+    from mlx_core.training.controller import build_trainer
+
+    data = load_checkpoint(path)
+    name = data["behavior"]
+    settings = options.behavior(name) or default_behavior_settings(plugins)
+    if settings.trainer != data["trainer"]:
+        raise MlxError(
+            f"{path} was written by the {data['trainer']} trainer but {run_dir / 'configuration.yaml'} "
+            f"sets trainer {settings.trainer} for behavior {name}; put the run's configuration back."
+        )
+    seed = max(options.env_settings.seed, 0)
+    spec = spec_from_dict(data["spec"])
+    trainer = build_trainer(
+        name, spec, settings, options, plugins, torch.device("cpu"), StatsReporter([]), run_dir, seed
+    )
+    try:
+        trainer.load_state_dict(data["state"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise MlxError(
+            f"The weights in {path} do not fit the network that {run_dir / 'configuration.yaml'} describes "
+            f"for behavior {name} ({str(exc).splitlines()[0]}); the configuration was changed after training."
+        ) from exc
+    return name, trainer
+
+
+# -- loading a model ------------------------------------------------------------------------
+class OnnxPolicy:
+    """Runs an exported ``<Behavior>.onnx`` in onnxruntime: deterministic actions, no values.
+
+    Agents without an action mask get an all-allowed one. ``layout`` is what the model
+    expects, read from its inputs and outputs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MlxError(f'Running {path} needs onnxruntime: pip install "mlx-core[onnxruntime]".') from None
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime has its own exception types for unreadable graphs
+            raise MlxError(f"onnxruntime cannot load {path} ({str(exc).strip().splitlines()[0]}).") from exc
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        self.obs_names = sorted((n for n in inputs if n.startswith("obs_")), key=lambda n: int(n[4:]))
+        self.output_names = [n for n in ("continuous_actions", "discrete_actions") if n in outputs]
+        if not self.obs_names or not self.output_names:
+            raise MlxError(
+                f"{path} is not an mlx model: it needs inputs obs_0, obs_1, ... and outputs continuous_actions "
+                f"and/or discrete_actions (it has inputs {', '.join(inputs)} and outputs {', '.join(outputs)})."
+            )
+        self.mask_width: int | None = inputs["action_masks"][1] if "action_masks" in inputs else None
+        self.layout: Layout = (
+            [tuple(inputs[n][1:]) for n in self.obs_names],
+            outputs["continuous_actions"][1] if "continuous_actions" in outputs else 0,
+            outputs["discrete_actions"][1] if "discrete_actions" in outputs else 0,
+        )
+
+    def act(self, steps: DecisionSteps) -> ActionInfo:
+        """Actions for every agent in ``steps``; ``log_probs`` is empty (n, 0) and ``values`` None."""
+        n = len(steps)
+        feed = {name: np.asarray(obs, np.float32) for name, obs in zip(self.obs_names, steps.obs)}
+        if self.mask_width is not None:
+            mask = steps.action_mask
+            feed["action_masks"] = (
+                np.ones((n, self.mask_width), np.float32) if mask is None else mask.astype(np.float32)
+            )
+        results = dict(zip(self.output_names, self.session.run(self.output_names, feed)))
+        actions = ActionTuple(
+            continuous=np.asarray(results.get("continuous_actions", np.zeros((n, 0))), np.float32),
+            discrete=np.asarray(results.get("discrete_actions", np.zeros((n, 0))), np.int64),
+        )
+        return ActionInfo(action=actions, env_action=actions, log_probs=np.zeros((n, 0), np.float32), values=None)
+
+
+def load_policy(path: str | Path, options: RunOptions | None = None) -> tuple[str, Actor]:
+    """The behavior name and a deterministic policy from an ``.onnx`` file or a checkpoint ``.pt``.
+
+    An ONNX model's behavior is its file stem. A checkpoint's trainer is rebuilt with
+    ``options``, by default the ``configuration.yaml`` of its run (two folders up).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MlxError(f"There is no model file {path}; give a <Behavior>.onnx or a checkpoint-<step>.pt of a run.")
+    if path.suffix == ".onnx":
+        return path.stem, OnnxPolicy(path)
+    if path.suffix != ".pt":
+        raise MlxError(f"{path} is neither an exported model (.onnx) nor a checkpoint (.pt).")
+    run_dir = path.parent.parent
+    name, trainer = _restore_trainer(path, options or _run_options(run_dir), get_plugins(), run_dir)
+    trainer.policy.deterministic = True
+    return name, trainer.policy
+
+
+def _layout(spec: BehaviorSpec) -> Layout:
+    return [o.shape for o in spec.observation_specs], spec.action_spec.continuous_size, spec.action_spec.discrete_size
+
+
+def _describe(layout: Layout) -> str:
+    shapes, continuous, branches = layout
+    return f"observations {', '.join(map(str, shapes))}, {continuous} continuous actions, {branches} discrete branches"
+
+
+# -- evaluation -----------------------------------------------------------------------------
+def eval_model(
+    model_path: str | Path, env: str, episodes: int, seed: int, video_path: str | Path | None = None, num_envs: int = 1
+) -> dict[str, tuple[float, float, np.ndarray]]:
+    """Run ``episodes`` episodes of ``env`` with a model; per behavior, (mean, std, returns).
+
+    With ``video_path`` (``.gif``, or ``.mp4`` with the ``video`` extra), the first environment
+    copy is rendered at every step and written there; only gymnasium environments that offer
+    ``render_mode="rgb_array"`` can be recorded.
+    """
+    from mlx_core.training.evaluation import evaluate
+
+    open_video = _video_opener(Path(video_path)) if video_path is not None else None
+    name, policy = load_policy(model_path)
+    plugins = get_plugins()
+    environment = _make_env(env, num_envs, seed, plugins, render=open_video is not None)
+    try:
+        behavior = _match_behavior(name, environment, model_path, env, policy)
+        if open_video is not None:
+            environment = _Recorder(cast("GymnasiumEnvironment", environment), open_video)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        # evaluate only calls act(), which OnnxPolicy offers as well
+        returns = evaluate(environment, cast(dict[str, Policy], {behavior: policy}), episodes)
+    finally:
+        environment.close()
+    return {b: (float(r.mean()), float(r.std()), r) for b, r in returns.items()}
+
+
+def _make_env(target: str, num_envs: int, seed: int, plugins: Plugins, render: bool) -> Environment:
+    """The environment; with ``render``, a gymnasium one re-created with ``render_mode="rgb_array"``."""
+    from mlx_core.env.factory import make_environment
+    from mlx_core.env.gymnasium import GymnasiumEnvironment
+
+    options = RunOptions()
+    options = attrs.evolve(
+        options, env_settings=attrs.evolve(options.env_settings, env=target, num_envs=num_envs, seed=seed)
+    )
+    environment = make_environment(options, plugins, seed)
+    if not render:
+        return environment
+    environment.close()
+    if not isinstance(environment, GymnasiumEnvironment):
+        raise MlxError(
+            f"--video records gymnasium environments that render RGB frames (render_mode='rgb_array'); "
+            f"{target} is not a gymnasium environment and cannot render. Drop --video."
+        )
+    rendering = attrs.evolve(options.env_settings, env_args=["render_mode=rgb_array"])
+    try:
+        return make_environment(attrs.evolve(options, env_settings=rendering), plugins, seed)
+    except EnvError as exc:
+        raise MlxError(f"--video: {target} cannot render RGB frames. {exc}") from exc
+
+
+def _match_behavior(name: str, env: Environment, model_path: str | Path, target: str, policy: Actor) -> str:
+    """The env's behavior that the model drives (by name or folder-safe name), checked for fit."""
+    behaviors = list(env.specs)
+    match = [b for b in behaviors if name in (b, safe_name(b))]
+    if not match or len(behaviors) > 1:
+        raise MlxError(
+            f"The model {model_path} drives behavior {name}, but {target} has behavior(s) "
+            f"{', '.join(behaviors)}; mlx eval runs one model in an environment with that one behavior."
+        )
+    wanted = _layout(env.specs[match[0]])
+    layout = policy.layout if isinstance(policy, OnnxPolicy) else _layout(cast(Policy, policy).spec)
+    if layout != wanted:
+        raise MlxError(
+            f"The model {model_path} expects {_describe(layout)}, but {target} gives {_describe(wanted)}; "
+            f"evaluate it in the environment it was trained in."
+        )
+    return match[0]
+
+
+class _Recorder(Environment):
+    """Passes through to a gymnasium environment and sends a frame of its first copy to a video after each call."""
+
+    def __init__(self, env: GymnasiumEnvironment, open_video: Callable[[float], _Video]) -> None:
+        self.env = env
+        vector: Any = env.vector_env.unwrapped
+        copies = getattr(vector, "envs", None)  # SyncVectorEnv: render one copy, not all of them
+        self._render: Callable[[], Any] = copies[0].render if copies else lambda: (vector.render() or [None])[0]
+        self.video = open_video(float(vector.metadata.get("render_fps") or 30))
+
+    @property
+    def specs(self) -> dict[str, BehaviorSpec]:
+        """The wrapped environment's behaviors."""
+        return self.env.specs
+
+    def reset(self) -> StepResult:
+        """Reset, then record."""
+        result = self.env.reset()
+        self._capture()
+        return result
+
+    def step(self, actions: dict[str, ActionTuple]) -> StepResult:
+        """Step, then record."""
+        result = self.env.step(actions)
+        self._capture()
+        return result
+
+    def close(self) -> None:
+        """Close the wrapped environment and finish the video."""
+        self.env.close()
+        self.video.close()
+
+    def _capture(self) -> None:
+        import gymnasium
+
+        try:
+            frame = self._render()
+        except gymnasium.error.Error as exc:  # e.g. DependencyNotInstalled: pygame
+            raise MlxError(f"--video: {self.env.name} cannot render frames ({exc}).") from exc
+        if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] in (3, 4)):
+            raise MlxError(
+                f"--video: {self.env.name} does not render RGB frames with render_mode='rgb_array' (it returned "
+                f"{type(frame).__name__}); drop --video."
+            )
+        self.video.add(np.ascontiguousarray(frame[..., :3], dtype=np.uint8))
+
+
+class _Video(Protocol):
+    def add(self, frame: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _video_opener(path: Path) -> Callable[[float], _Video]:
+    """A function from frames per second to a video writer for ``path``; checks dependencies now."""
+    extra = 'pip install "mlx-core[video]"'
+    if path.suffix == ".gif":
+        try:
+            import PIL  # noqa: F401
+        except ImportError:
+            raise MlxError(f"--video {path} (GIF) needs Pillow: {extra}.") from None
+        return lambda fps: _GifWriter(path, fps)
+    if path.suffix == ".mp4":
+        try:
+            import imageio  # noqa: F401
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise MlxError(
+                f"--video {path} (MP4) needs imageio and imageio-ffmpeg: {extra}; or write a .gif."
+            ) from None
+        return lambda fps: _Mp4Writer(path, fps)
+    raise MlxError(f"--video {path}: the video file must end in .gif or .mp4.")
+
+
+class _GifWriter:
+    """Keeps frames as palette images (a third of RGB's memory; GIF stores palettes anyway), saves on close."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.frames: list[Any] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        self.frames.append(Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE))
+
+    def close(self) -> None:
+        if not self.frames:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        first, *rest = self.frames
+        first.save(self.path, save_all=True, append_images=rest, duration=round(1000 / self.fps), loop=0)
+        self.frames = []
+
+
+class _Mp4Writer:
+    """Streams frames to ffmpeg through imageio."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        import imageio.v2 as imageio
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # libx264 needs even sizes; imageio's default (16) would resize e.g. CartPole's 600 px, with a warning
+        self.writer = imageio.get_writer(path, fps=fps, macro_block_size=2)
+
+    def add(self, frame: np.ndarray) -> None:
+        self.writer.append_data(frame)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,1 @@
+"""Soft actor-critic for mlx (trainer name ``sac``)."""

@@ -1,0 +1,121 @@
+"""SAC's networks: a squashed-Gaussian / categorical actor and twin Q critics with targets."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from mlx_core.config.settings import NetworkSettings
+from mlx_core.env.base import ActionSpec, BehaviorSpec
+from mlx_core.networks.encoders import ObservationEncoder
+from mlx_core.networks.heads import ActionHead
+from mlx_core.networks.towers import Towers
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class SquashedActionHead(nn.Module):
+    """Continuous actions as tanh of a Gaussian with state-dependent std; discrete branches as
+    masked categoricals (core's :class:`ActionHead`)."""
+
+    def __init__(self, in_size: int, action_spec: ActionSpec) -> None:
+        super().__init__()
+        self.continuous_size = action_spec.continuous_size
+        self.branches = tuple(action_spec.discrete_branches)
+        if self.continuous_size:
+            self.mu = nn.Linear(in_size, self.continuous_size)
+            self.log_std = nn.Linear(in_size, self.continuous_size)
+        self.discrete = ActionHead(in_size, ActionSpec(0, self.branches)) if self.branches else None
+
+    def rsample(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised continuous actions in [-1, 1] (n, c) and their log-probability (n,)."""
+        mu = self.mu(features)
+        log_std = self.log_std(features).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        noise = torch.randn_like(mu)
+        pre_tanh = mu + noise * log_std.exp()
+        action = torch.tanh(pre_tanh)
+        # Gaussian log-density minus the log-determinant of tanh (stable form: 2(log2 - u - softplus(-2u)))
+        log_prob = (-0.5 * noise.square() - log_std - _LOG_SQRT_2PI).sum(-1)
+        log_prob = log_prob - (2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))).sum(-1)
+        return action, log_prob
+
+    def sample(
+        self, features: torch.Tensor, mask: torch.Tensor | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions to act with: (continuous (n, c), discrete (n, b), log_prob (n,))."""
+        n = features.shape[0]
+        continuous = features.new_zeros(n, 0)
+        discrete = torch.zeros(n, 0, dtype=torch.long, device=features.device)
+        log_prob = features.new_zeros(n)
+        if self.continuous_size:
+            if deterministic:
+                continuous = torch.tanh(self.mu(features))
+            else:
+                continuous, log_prob = self.rsample(features)
+        if self.discrete is not None:
+            _, discrete, discrete_log_prob = self.discrete.sample(features, mask, deterministic)
+            log_prob = log_prob + discrete_log_prob
+        return continuous, discrete, log_prob
+
+
+class TwinQ(nn.Module):
+    """Two Q networks over (features, continuous action): per reward signal, one value, or one
+    value per discrete choice when the behavior has discrete branches -> (n, signals, choices)."""
+
+    def __init__(self, feature_size: int, spec: BehaviorSpec, settings: NetworkSettings, n_signals: int) -> None:
+        super().__init__()
+        self.n_signals = n_signals
+        self.choices = max(1, sum(spec.action_spec.discrete_branches))
+        self.towers = Towers(
+            feature_size + spec.action_spec.continuous_size, settings.hidden_units, settings.num_layers, settings.activation
+        )
+        self.q1 = nn.Linear(self.towers.out_size, n_signals * self.choices)
+        self.q2 = nn.Linear(self.towers.out_size, n_signals * self.choices)
+
+    def forward(self, features: torch.Tensor, continuous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([features, continuous], dim=1) if continuous.shape[1] else features
+        h1, h2 = self.towers(x)
+        shape = (x.shape[0], self.n_signals, self.choices)
+        return self.q1(h1).view(shape), self.q2(h2).view(shape)
+
+
+class SACNetwork(nn.Module):
+    """Encoder, actor, twin critics and their slowly-following target copy."""
+
+    def __init__(self, spec: BehaviorSpec, settings: NetworkSettings, signals: list[str]) -> None:
+        super().__init__()
+        if settings.memory is not None:
+            from mlx_core.errors import ConfigError
+
+            raise ConfigError("network_settings.memory", ["recurrent policies are not supported yet; remove the memory section"])
+        self.spec = spec
+        self.signals = list(signals)
+        self.encoder = ObservationEncoder(spec.observation_specs, settings)
+        self.actor_body = Towers(self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n=1)
+        self.head = SquashedActionHead(self.actor_body.out_size, spec.action_spec)
+        self.critic = TwinQ(self.encoder.out_size, spec, settings, len(signals))
+        self.target = copy.deepcopy(self.critic)
+        self.target.requires_grad_(False)
+
+    def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
+        """The actor body's output for the action head."""
+        return self.actor_body.tower(self.encoder(obs), 0)
+
+    @torch.inference_mode()
+    def act(
+        self, obs: list[torch.Tensor], mask: torch.Tensor | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
+        """Actions for acting in the environment; SAC stores no value estimates."""
+        continuous, discrete, log_prob = self.head.sample(self.actor_features(obs), mask, deterministic)
+        return continuous, discrete, log_prob, None
+
+    @torch.no_grad()
+    def soft_update(self, tau: float) -> None:
+        """target <- tau * critic + (1 - tau) * target."""
+        critic: list[torch.Tensor] = list(self.critic.parameters())
+        target: list[torch.Tensor] = list(self.target.parameters())
+        torch._foreach_lerp_(target, critic, tau)

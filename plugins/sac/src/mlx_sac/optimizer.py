@@ -1,0 +1,160 @@
+"""The SAC update: twin-Q critic loss, actor loss, entropy-coefficient loss, target update."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlx_core.training.adam import make_adam
+from mlx_core.training.schedules import scheduled
+from mlx_sac.networks import SACNetwork
+from mlx_sac.settings import SACSettings
+
+
+class SACOptimizer:
+    """Owns SAC's three Adam optimizers (actor, critics, entropy coefficients)."""
+
+    def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float]) -> None:
+        self.network = network
+        self.hp = hp
+        spec = network.spec.action_spec
+        self.gammas = torch.tensor(gammas).view(1, -1, 1)  # (1, signals, 1)
+        self.branches = list(spec.discrete_branches)
+        # one entropy coefficient for the continuous actions, one per discrete branch
+        self.log_alpha_continuous = nn.Parameter(torch.full((1,), math.log(hp.init_entcoef)))
+        self.log_alpha_discrete = nn.Parameter(torch.full((max(1, len(self.branches)),), math.log(hp.init_entcoef)))
+        self.target_entropy_continuous = -float(spec.continuous_size)
+        self.target_entropy_discrete = [hp.discrete_target_entropy_scale * math.log(b) for b in self.branches]
+        actor_params = list(network.actor_body.parameters()) + list(network.head.parameters())
+        critic_params = list(network.critic.parameters()) + list(network.encoder.parameters())
+        self.actor_adam = make_adam(actor_params, hp.learning_rate)
+        self.critic_adam = make_adam(critic_params, hp.learning_rate)
+        self.alpha_adam = make_adam([self.log_alpha_continuous, self.log_alpha_discrete], hp.learning_rate)
+        self.actor_params, self.critic_params = actor_params, critic_params
+
+    def _policy_terms(
+        self, features: torch.Tensor, masks: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Continuous actions (n, c) and log-probs (n,), and each branch's log-probs (n, k)."""
+        head = self.network.head
+        n = features.shape[0]
+        continuous, log_prob = (features.new_zeros(n, 0), features.new_zeros(n))
+        if head.continuous_size:
+            continuous, log_prob = head.rsample(features)
+        branch_log_probs = head.discrete.branch_log_probs(features, masks) if head.discrete is not None else []
+        return continuous, log_prob, branch_log_probs
+
+    def _soft_value(
+        self, q: torch.Tensor, log_prob: torch.Tensor, branch_log_probs: list[torch.Tensor], alpha_c: torch.Tensor, alpha_d: torch.Tensor
+    ) -> torch.Tensor:
+        """V = E_pi[Q - alpha log pi] per signal (n, signals); q is (n, signals, choices)."""
+        if not branch_log_probs:
+            return q[:, :, 0] - alpha_c * log_prob.unsqueeze(1)
+        value = q.new_zeros(q.shape[:2])
+        for b, (logp, part) in enumerate(zip(branch_log_probs, torch.split(q, self.branches, dim=2))):
+            value = value + (logp.exp().unsqueeze(1) * (part - alpha_d[b] * logp.unsqueeze(1))).sum(-1)
+        if self.network.head.continuous_size:
+            value = value - alpha_c * log_prob.unsqueeze(1)
+        return value
+
+    def _taken(self, q: torch.Tensor, discrete: torch.Tensor) -> torch.Tensor:
+        """Q of the actions in the batch (n, signals): one column, or the sum over branches of
+        the chosen choice's column."""
+        if not self.branches:
+            return q[:, :, 0]
+        offsets = torch.tensor([0] + self.branches[:-1], device=q.device).cumsum(0)
+        index = (discrete + offsets).unsqueeze(1).expand(-1, q.shape[1], -1)  # (n, signals, branches)
+        return q.gather(2, index).sum(-1)
+
+    def update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
+        """One gradient step of critics, actor and entropy coefficients, then the target update."""
+        hp, net = self.hp, self.network
+        learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
+        for adam in (self.actor_adam, self.critic_adam, self.alpha_adam):
+            for group in adam.param_groups:
+                group["lr"] = learning_rate
+        alpha_c = self.log_alpha_continuous.exp().detach()
+        alpha_d = self.log_alpha_discrete.exp().detach()
+        masks = batch.get("masks")
+        features = net.encoder(batch["obs"])
+
+        # critic targets: r + gamma * (1 - done) * V_target(s')
+        with torch.no_grad():
+            next_features = net.encoder(batch["next_obs"])
+            next_actor = net.actor_body.tower(next_features, 0)
+            next_continuous, next_log_prob, next_branch_log_probs = self._policy_terms(next_actor, batch.get("next_masks"))
+            target_q1, target_q2 = net.target(next_features, next_continuous)
+            next_value = self._soft_value(torch.min(target_q1, target_q2), next_log_prob, next_branch_log_probs, alpha_c, alpha_d)
+            not_done = (1.0 - batch["done"]).unsqueeze(1)
+            q_target = batch["rewards"] + self.gammas[:, :, 0] * not_done * next_value  # (n, signals)
+
+        q1, q2 = net.critic(features, batch["continuous"])
+        q1_taken, q2_taken = self._taken(q1, batch["discrete"]), self._taken(q2, batch["discrete"])
+        q1_loss = 0.5 * (q1_taken - q_target).square().mean()
+        q2_loss = 0.5 * (q2_taken - q_target).square().mean()
+        self.critic_adam.zero_grad(set_to_none=True)
+        (q1_loss + q2_loss).backward()
+        if hp.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.critic_params, hp.max_grad_norm)
+        self.critic_adam.step()
+
+        # actor: maximise E[min Q(s, pi(s)) - alpha log pi(s)], critics held fixed
+        actor_features = net.actor_body.tower(features.detach(), 0)
+        continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks)
+        pi_q1, pi_q2 = net.critic(features.detach(), continuous)
+        policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
+        policy_loss = -policy_value.sum(1).mean()
+        self.actor_adam.zero_grad(set_to_none=True)
+        policy_loss.backward()
+        self.actor_adam.step()
+        net.critic.zero_grad(set_to_none=True)  # the actor loss reached the critics too; drop that
+
+        # entropy coefficients: move each policy entropy towards its target
+        alpha_loss = features.new_zeros(())
+        if net.head.continuous_size:
+            alpha_loss = alpha_loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
+        for b, logp in enumerate(branch_log_probs):
+            entropy = -(logp.exp() * logp).sum(-1).detach()
+            alpha_loss = alpha_loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
+        self.alpha_adam.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_adam.step()
+
+        net.soft_update(hp.tau)
+        entropy_c = -log_prob.detach().mean() if net.head.continuous_size else log_prob.new_zeros(())
+        stats = torch.stack([q1_loss.detach(), q2_loss.detach(), policy_loss.detach(), entropy_c]).tolist()
+        out = {
+            "Losses/Q1 Loss": stats[0],
+            "Losses/Q2 Loss": stats[1],
+            "Losses/Policy Loss": stats[2],
+            "Policy/Learning Rate": learning_rate,
+        }
+        if net.head.continuous_size:
+            out["Policy/Continuous Entropy Coeff"] = float(alpha_c)
+            out["Policy/Entropy"] = stats[3]
+        if self.branches:
+            out["Policy/Discrete Entropy Coeff"] = float(alpha_d.mean())
+            out["Policy/Entropy"] = float(sum(-(lp.exp() * lp).sum(-1).mean().item() for lp in branch_log_probs))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer states and entropy coefficients."""
+        return {
+            "actor": self.actor_adam.state_dict(),
+            "critic": self.critic_adam.state_dict(),
+            "alpha": self.alpha_adam.state_dict(),
+            "log_alpha_continuous": self.log_alpha_continuous.detach().clone(),
+            "log_alpha_discrete": self.log_alpha_discrete.detach().clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.actor_adam.load_state_dict(state["actor"])
+        self.critic_adam.load_state_dict(state["critic"])
+        self.alpha_adam.load_state_dict(state["alpha"])
+        with torch.no_grad():
+            self.log_alpha_continuous.copy_(state["log_alpha_continuous"])
+            self.log_alpha_discrete.copy_(state["log_alpha_discrete"])

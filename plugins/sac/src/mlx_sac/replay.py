@@ -1,0 +1,86 @@
+"""A preallocated ring buffer of transitions, written and sampled as whole arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlx_core.env.base import BehaviorSpec
+from mlx_core.training.trajectory import Trajectory
+
+
+class ReplayBuffer:
+    """Up to ``capacity`` transitions (obs, action, rewards per signal, next obs, done, masks)."""
+
+    def __init__(self, capacity: int, spec: BehaviorSpec, n_signals: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self.position = 0
+        n_mask = sum(spec.action_spec.discrete_branches)
+        self.arrays: dict[str, np.ndarray] = {
+            "continuous": np.zeros((capacity, spec.action_spec.continuous_size), np.float32),
+            "discrete": np.zeros((capacity, spec.action_spec.discrete_size), np.int64),
+            "rewards": np.zeros((capacity, n_signals), np.float32),
+            "done": np.zeros(capacity, np.float32),
+        }
+        if n_mask:
+            self.arrays["masks"] = np.ones((capacity, n_mask), np.bool_)
+            self.arrays["next_masks"] = np.ones((capacity, n_mask), np.bool_)
+        for i, o in enumerate(spec.observation_specs):
+            self.arrays[f"obs_{i}"] = np.zeros((capacity, *o.shape), np.float32)
+            self.arrays[f"next_obs_{i}"] = np.zeros((capacity, *o.shape), np.float32)
+        self.n_obs = len(spec.observation_specs)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add_trajectory(self, traj: Trajectory, rewards: np.ndarray) -> None:
+        """Store the T transitions of ``traj``; ``rewards`` is (T, signals)."""
+        n = len(traj)
+        done = np.zeros(n, np.float32)
+        # only a true terminal state stops bootstrapping; a step limit (interrupted) does not
+        done[-1] = float(traj.done and not traj.interrupted)
+        rows: dict[str, np.ndarray] = {
+            "continuous": traj.continuous_actions,
+            "discrete": traj.discrete_actions,
+            "rewards": rewards,
+            "done": done,
+        }
+        if traj.action_masks is not None:
+            rows["masks"] = traj.action_masks
+            # the mask after the last step is unknown here: all choices allowed
+            rows["next_masks"] = np.concatenate([traj.action_masks[1:], np.ones_like(traj.action_masks[:1])])
+        for i in range(self.n_obs):
+            rows[f"obs_{i}"] = traj.obs[i]
+            rows[f"next_obs_{i}"] = np.concatenate([traj.obs[i][1:], traj.next_obs[i]])
+        index = (self.position + np.arange(n)) % self.capacity
+        for key, values in rows.items():
+            self.arrays[key][index] = values
+        self.position = int((self.position + n) % self.capacity)
+        self.size = min(self.capacity, self.size + n)
+
+    def sample(self, batch_size: int, device: torch.device) -> dict[str, Any]:
+        """A uniformly drawn minibatch as tensors on ``device``."""
+        index = np.random.randint(0, self.size, size=batch_size)
+        out: dict[str, Any] = {key: torch.from_numpy(values[index]).to(device) for key, values in self.arrays.items()}
+        out["obs"] = [out.pop(f"obs_{i}") for i in range(self.n_obs)]
+        out["next_obs"] = [out.pop(f"next_obs_{i}") for i in range(self.n_obs)]
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The filled part as tensors (for ``save_replay_buffer``)."""
+        return {
+            "size": self.size,
+            "position": self.position,
+            "arrays": {key: torch.from_numpy(values[: self.size].copy()) for key, values in self.arrays.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (into a buffer at least as large)."""
+        size = min(int(state["size"]), self.capacity)
+        for key, values in state["arrays"].items():
+            self.arrays[key][:size] = values.numpy()[:size]
+        self.size = size
+        self.position = int(state["position"]) % self.capacity
