@@ -115,9 +115,13 @@ def test_existing_run_id_is_refused_and_left_untouched(finished_run) -> None:
 
 
 def test_force_overwrites_and_gym_env_flag_overrides_file(tmp_path: Path, mlx) -> None:
-    (tmp_path / "config.yaml").write_text(textwrap.dedent(CONFIG).replace("max_steps: 4000", "max_steps: 400"))
+    config = textwrap.dedent(CONFIG).replace("max_steps: 4000", "max_steps: 400")
+    # CartPole-v1 has no section of its own: it trains with default_settings
+    config += "default_settings: {max_steps: 400, summary_freq: 200}\n"
+    (tmp_path / "config.yaml").write_text(config)
     assert mlx("run", "config.yaml", "--run-id", "x").returncode == 0
     proc = mlx("run", "config.yaml", "--run-id", "x", "--force", "--env", "CartPole-v1", "--num-envs", "2")
     assert proc.returncode == 0, proc.stderr
+    assert "CartPole-v1. Step: 400." in proc.stdout
     assert (tmp_path / "results/x/CartPole-v1/CartPole-v1.onnx").exists()
     assert not (tmp_path / "results/x/MaskedGrid").exists()

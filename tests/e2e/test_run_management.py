@@ -25,7 +25,8 @@ from tests.conftest import run_mlx
 pytestmark = pytest.mark.slow
 
 BEHAVIOR = "Goal1DDiscrete"
-SUMMARY = re.compile(rf"^{BEHAVIOR}\. Step: (\d+)\. .*?(?:Mean Reward: (-?[\d.]+)\.)?.*$")
+SUMMARY = re.compile(rf"^{BEHAVIOR}\. Step: (\d+)\. ")
+MEAN_REWARD = re.compile(r" Mean Reward: (-?\d+\.\d+)\.")
 
 # A Goal1DDiscrete whose steps are too small to reach either end: every episode is interrupted
 # after exactly 20 steps, in all 8 copies at once. Trajectories (time_horizon 64 > 20) are then
@@ -68,12 +69,12 @@ def write_config(folder: Path, name: str, template: str, max_steps: int) -> str:
 
 
 def summaries(stdout: str) -> list[tuple[int, float | None]]:
-    """(step, mean reward) of each console summary line."""
+    """(step, mean reward or None) of each console summary line."""
     found = []
     for line in stdout.splitlines():
-        match = SUMMARY.match(line)
-        if match:
-            found.append((int(match.group(1)), None if match.group(2) is None else float(match.group(2))))
+        step, reward = SUMMARY.match(line), MEAN_REWARD.search(line)
+        if step:
+            found.append((int(step.group(1)), float(reward.group(1)) if reward else None))
     return found
 
 
@@ -167,10 +168,12 @@ def test_resumed_run_makes_as_many_updates_as_a_straight_run(resume_runs: Path) 
     """Final step, update count and Adam's step counters agree.
 
     Experience in flight at the stop (partial episodes, queued trajectories) is not
-    checkpointed, so in general a resumed run can make fewer updates. With RESUME_CONFIG no
-    trajectory is queued at N/2 (each update takes exactly two 160-experience cuts and N/2
-    falls after an update), and the partial episode lost at N/2 is made up by the fresh episodes
-    that start on resume, so both runs make 12 updates of 6 minibatch steps (320 / 160 x 3 epochs).
+    checkpointed, so in general a resumed run can make fewer updates. With RESUME_CONFIG every
+    run cuts 160 experiences every 160 steps (the first at step 168) and updates on every second
+    cut: at N/2 nothing is queued (the 6th update took the 12th cut at step 1928), and between
+    N/2 and N both runs complete 12 more cuts (the straight run's first one ends the episode in
+    flight at N/2, the resumed run's first one ends its fresh episode), so both make 12 updates
+    of 6 minibatch steps each (320 / 160 minibatches x 3 epochs).
 
     The final weights are not compared: on resume the environment restarts its episodes (and
     its generator), so the second half sees different experience than the straight run's.
@@ -215,7 +218,7 @@ def test_truncated_latest_checkpoint_names_it_and_the_previous_one(resume_runs: 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_stop_signal_saves_checkpoint_and_model_then_exits_0(tmp_path: Path, signum: signal.Signals) -> None:
-    config = write_config(tmp_path, "config.yaml", TRAIN_CONFIG.replace("summary_freq: 500", "summary_freq: 200"), 10**8)
+    config = write_config(tmp_path, "config.yaml", TRAIN_CONFIG, 10**8)
     proc = start_mlx("run", config, "--run-id", "stopped", cwd=tmp_path)
     try:
         assert read_until_summary(proc), "no summary line before the process ended"

@@ -267,7 +267,10 @@ def _make_env(target: str, num_envs: int, seed: int, plugins: Plugins, render: b
     try:
         return make_environment(attrs.evolve(options, env_settings=rendering), plugins, seed)
     except EnvError as exc:
-        raise MlxError(f"--video: {target} cannot render RGB frames. {exc}") from exc
+        raise MlxError(
+            f"--video: {target} cannot be created with render_mode='rgb_array', so it cannot render RGB frames; "
+            f"drop --video."
+        ) from exc
 
 
 def _match_behavior(name: str, env: Environment, model_path: str | Path, target: str, policy: Actor) -> str:
