@@ -26,6 +26,17 @@ def _tee_to_file(logger: Any, method: str, event: MutableMapping[str, Any]) -> M
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the call, so a live terminal view
+    that redirects stderr (rich's Live) prints log events above itself instead of over it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(debug: bool = False, log_format: str = "console") -> None:
     """Events at info level (debug with ``--debug``) on stderr, as text or JSON lines."""
     renderer: Any = structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -37,7 +48,7 @@ def configure_logging(debug: bool = False, log_format: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -280,7 +280,8 @@ def _match_behavior(name: str, env: Environment, model_path: str | Path, target:
     if not match or len(behaviors) > 1:
         raise MlxError(
             f"The model {model_path} drives behavior {name}, but {target} has behavior(s) "
-            f"{', '.join(behaviors)}; mlx eval runs one model in an environment with that one behavior."
+            f"{', '.join(behaviors)}; mlx eval runs one model in an environment with that one behavior (an "
+            f".onnx model's behavior is its file name, <Behavior>.onnx)."
         )
     wanted = _layout(env.specs[match[0]])
     layout = policy.layout if isinstance(policy, OnnxPolicy) else _layout(cast(Policy, policy).spec)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import time
 from collections import deque
@@ -14,7 +12,7 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from mlx_core.stats.console import REWARD, ConsoleWriter
+from mlx_core.stats.console import REWARD, ConsoleWriter, summary_line
 from mlx_core.stats.reporter import StatSummary, StatsWriter
 
 LESSON = "Environment/Lesson"
@@ -52,7 +50,6 @@ class LiveViewWriter(StatsWriter):
         self.console = console if console is not None else Console(file=sys.stdout)
         self.rows: dict[str, _Row] = {}
         self.start = time.perf_counter()
-        self._lines = ConsoleWriter()
         self._live: Live | None = None
         self._last_refresh = 0.0
 
@@ -68,12 +65,8 @@ class LiveViewWriter(StatsWriter):
         row.reward = summary.get(REWARD)
         if LESSON in summary:
             row.lesson = summary[LESSON].mean
-        # ConsoleWriter owns the line's format; it echoes through click, which bypasses Live's
-        # stdout redirection, so capture the line and print it through Live's console.
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            self._lines.write(behavior, step, summary, state)
-        self._display().console.print(captured.getvalue().rstrip("\n"), markup=False, highlight=False)
+        # printed through Live's console, so the line scrolls above the table
+        self._display().console.print(summary_line(behavior, step, summary, state), markup=False, highlight=False)
         self._refresh(force=True)
 
     def progress(self, behavior: str, step: int, max_steps: int, state: str) -> None:
