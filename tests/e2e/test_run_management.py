@@ -106,15 +106,15 @@ def file_times(folder: Path) -> dict[str, int]:
 
 def start_mlx(*args: str, cwd: Path) -> subprocess.Popen[str]:
     """``mlx <args>`` in the background, stdout piped line by line, stderr to a file."""
-    stderr = (cwd / "stderr.txt").open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with (cwd / "stderr.txt").open("w") as stderr:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlx_core.cli", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def read_until_summary(proc: subprocess.Popen[str]) -> list[str]:
@@ -144,7 +144,8 @@ def resume_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(cwd / "results/split", cwd / "half-run")  # the split run as it stood at N/2
     resumed = run_mlx("run", full, "--run-id", "split", "--resume", cwd=cwd)
     assert resumed.returncode == 0, resumed.stderr
-    assert straight.wait(timeout=300) == 0, (cwd / "stderr.txt").read_text()
+    straight.communicate(timeout=300)
+    assert straight.returncode == 0, (cwd / "stderr.txt").read_text()
     return cwd
 
 

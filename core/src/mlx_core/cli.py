@@ -30,9 +30,9 @@ class MlxGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MlxError as exc:
-            from mlx_core.logs import close_log_file, get_logger
+            from mlx_core.logs import close_log_file, file_only
 
-            get_logger().error("run_failed", error=str(exc))  # lands in log.jsonl when a run was open
+            file_only("run_failed", error=str(exc))  # in log.jsonl when a run was open; stderr gets the paragraph
             close_log_file()
             raise click.ClickException(str(exc)) from None
 
@@ -108,7 +108,14 @@ def run(config: Path | None, **flags: Any) -> None:
             "--inference runs a trained policy: add --resume to use this run id's latest checkpoint, or "
             "--initialize-from <run-id> to use another run's."
         )
-    run_dir = _prepare_run_dir(options)
+    run_dir = _check_run_dir(options)
+    controller = TrainerController(options, run_dir, plugins)
+    env = controller.open_environment()
+    try:
+        _create_run_dir(options, run_dir)
+    except BaseException:
+        env.close()
+        raise
     canonical = write_canonical(options, run_dir / "configuration.yaml")
     open_log_file(run_dir / "run_logs" / "log.jsonl")
     log = get_logger()
@@ -121,7 +128,6 @@ def run(config: Path | None, **flags: Any) -> None:
         inference=cp.inference,
         resume=cp.resume,
     )
-    controller = TrainerController(options, run_dir, plugins)
     start = time.perf_counter()
     try:
         steps = controller.run()
@@ -170,24 +176,28 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     return o
 
 
-def _prepare_run_dir(options: Any) -> Path:
-    """Create ``results/<run-id>/``, refusing to touch an existing run without --resume/--force."""
+def _check_run_dir(options: Any) -> Path:
+    """``results/<run-id>/``, or an error when it exists without --resume/--force (nothing is touched)."""
     cp = options.checkpoint_settings
     run_dir = Path(cp.results_dir) / cp.run_id
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if cp.resume:
-            return run_dir
-        if not cp.force:
-            raise MlxError(
-                f"The results folder {run_dir} already exists and nothing in it was changed. "
-                f"Pass --resume to continue that run, --force to overwrite it, or choose another "
-                f"--run-id."
-            )
-        shutil.rmtree(run_dir)
-    elif cp.resume:
+    exists = run_dir.exists() and any(run_dir.iterdir())
+    if exists and not (cp.resume or cp.force):
+        raise MlxError(
+            f"The results folder {run_dir} already exists and nothing in it was changed. "
+            f"Pass --resume to continue that run, --force to overwrite it, or choose another "
+            f"--run-id."
+        )
+    if cp.resume and not exists:
         raise MlxError(f"--resume was given but {run_dir} holds no previous run to continue; drop --resume.")
-    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def _create_run_dir(options: Any, run_dir: Path) -> None:
+    """Make the folder (after --force, empty it first)."""
+    cp = options.checkpoint_settings
+    if cp.force and not cp.resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 @main.command()

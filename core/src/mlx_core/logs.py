@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import MutableMapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +60,14 @@ def open_log_file(path: Path) -> None:
     close_log_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     _FILE = path.open("a", encoding="utf-8")
+
+
+def file_only(event: str, **fields: Any) -> None:
+    """Record an event in the run's log file only (the CLI prints its own message on stderr)."""
+    if _FILE is not None:
+        record = {**fields, "event": event, "level": "error", "timestamp": datetime.now(timezone.utc).isoformat()}
+        _FILE.write(json.dumps(record, default=str) + "\n")
+        _FILE.flush()
 
 
 def close_log_file() -> None:

@@ -114,7 +114,8 @@ class TrainerController:
         self._last_update_end: dict[str, float] = {}
         self.timers = Timers()
         self.status = TrainingStatus(run_dir / "run_logs" / "training_status.json")
-        self.update_csv = UpdateMetricsCSV(run_dir / "run_logs" / "update_metrics.csv") if options.debug else None
+        self.update_csv: UpdateMetricsCSV | None = None
+        self.env: Environment | None = None
         self.stopped_by: str | None = None
         self._last_reward: dict[str, float | None] = {}
         self._start = time.perf_counter()
@@ -207,17 +208,30 @@ class TrainerController:
         self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
 
     # -- the run ---------------------------------------------------------------------------
+    def open_environment(self) -> Environment:
+        """Seed the generators and start the environment (before anything is written to disk,
+        so a wrong ``env`` leaves no half-made run folder behind)."""
+        if self.env is None:
+            self._seed_everything()
+            with self.timers.block("env_start"):
+                self.env = make_environment(self.options, self.plugins, self.seed)
+            log.info(
+                "environment_started",
+                env=self.options.env_settings.env,
+                behaviors=sorted(self.env.specs),
+                num_envs=self.options.env_settings.num_envs,
+            )
+        return self.env
+
     def run(self) -> dict[str, int]:
         """Train (or run inference) until every behavior reached ``max_steps`` or a stop signal."""
-        self._seed_everything()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         env: Environment | None = None
         finished = False
+        if self.options.debug:
+            self.update_csv = UpdateMetricsCSV(self.run_dir / "run_logs" / "update_metrics.csv")
         try:
-            with self.timers.block("env_start"):
-                env = make_environment(self.options, self.plugins, self.seed)
-            log.info("environment_started", env=self.options.env_settings.env, behaviors=sorted(env.specs),
-                     num_envs=self.options.env_settings.num_envs)
+            env = self.open_environment()
             for name in self.options.behaviors:
                 if name not in env.specs:
                     log.warning("behavior_not_in_environment", behavior=name, available=sorted(env.specs))
