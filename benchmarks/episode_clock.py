@@ -40,6 +40,12 @@ class EpisodeClock:
         return cls.last
 
     @classmethod
+    def mean_of_last(cls, window: int) -> float:
+        """Mean return of the last ``window`` episodes (nan before any)."""
+        last = [r for _, _, r in cls.episodes[-window:]]
+        return sum(last) / len(last) if last else float("nan")
+
+    @classmethod
     def solved_at(cls, threshold: float, window: int) -> tuple[float, int] | None:
         """(seconds, steps) when the mean of the last ``window`` returns first reached ``threshold``."""
         returns = [r for _, _, r in cls.episodes]

@@ -87,7 +87,7 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 @click.option("--lesson", type=click.IntRange(min=0), help="Curriculum lesson to start from (needs mlx-curriculum).")
 def run(config: Path | None, **flags: Any) -> None:
     """Train the behaviors of CONFIG; results go to results/<run-id>/."""
-    from mlx_core.config.loader import load_run_options, write_canonical
+    from mlx_core.config.loader import canonical_yaml, load_run_options, write_canonical
     from mlx_core.logs import close_log_file, configure_logging, get_logger, open_log_file
     from mlx_core.plugins.manager import get_plugins
     from mlx_core.training.controller import TrainerController
@@ -116,7 +116,7 @@ def run(config: Path | None, **flags: Any) -> None:
     except BaseException:
         env.close()
         raise
-    canonical = write_canonical(options, run_dir / "configuration.yaml")
+    canonical = canonical_yaml(options)
     open_log_file(run_dir / "run_logs" / "log.jsonl")
     log = get_logger()
     log.info(
@@ -130,7 +130,7 @@ def run(config: Path | None, **flags: Any) -> None:
     )
     start = time.perf_counter()
     try:
-        steps = controller.run()
+        steps = controller.run(before_loop=lambda: write_canonical(options, run_dir / "configuration.yaml"))
     except BaseException as exc:
         if not isinstance(exc, MlxError):
             log.error("run_crashed", error=f"{type(exc).__name__}: {exc}")

@@ -89,11 +89,16 @@ def canonical_dict(options: RunOptions) -> dict[str, Any]:
     return converter.unstructure(options)
 
 
+def canonical_yaml(options: RunOptions) -> str:
+    """``options`` as canonical YAML text."""
+    return dump_yaml(canonical_dict(options))
+
+
 def write_canonical(options: RunOptions, path: str | Path) -> str:
     """Write ``options`` to ``path`` as canonical YAML, which loads back to equal options; return the text."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dump_yaml(canonical_dict(options))
+    text = canonical_yaml(options)
     path.write_text(text, encoding="utf-8")
     return text
 

@@ -17,7 +17,9 @@ class TensorBoardWriter(StatsWriter):
         self.writers: dict[str, SummaryWriter] = {}
 
     def write(self, behavior: str, step: int, summary: dict[str, StatSummary], state: dict[str, object]) -> None:
-        """Add one scalar per statistic."""
+        """Add one scalar per statistic (training only: an inference run leaves the curves alone)."""
+        if not state.get("training", True):
+            return
         writer = self.writers.get(behavior)
         if writer is None:
             from mlx_core.training.paths import behavior_dir

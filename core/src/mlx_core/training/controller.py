@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +224,16 @@ class TrainerController:
             )
         return self.env
 
-    def run(self) -> dict[str, int]:
-        """Train (or run inference) until every behavior reached ``max_steps`` or a stop signal."""
+    def run(self, before_loop: Callable[[], object] | None = None) -> dict[str, int]:
+        """Train (or run inference) until every behavior reached ``max_steps`` or a stop signal.
+
+        ``before_loop`` runs once everything is set up (checkpoints loaded), before the first
+        step: the CLI writes ``configuration.yaml`` there, so a failed ``--resume`` leaves the
+        run's files as they were.
+        """
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         env: Environment | None = None
-        finished = False
+        finished = started = False
         if self.options.debug:
             self.update_csv = UpdateMetricsCSV(self.run_dir / "run_logs" / "update_metrics.csv")
         try:
@@ -241,7 +247,14 @@ class TrainerController:
                 self._restore()
             elif cp.initialize_from:
                 self._initialize_from(cp.initialize_from)
+            if self.inference:  # inference counts its own max_steps decisions from 0
+                for name, trainer in self.trainers.items():
+                    trainer.step = 0
+                    self._advance_schedules(name, trainer)
+            if before_loop is not None:
+                before_loop()
             self.plugins.hook.mlx_run_started(options=self.options, run_dir=self.run_dir)
+            started = True
             self._loop(env)
             finished = True
         finally:
@@ -254,7 +267,8 @@ class TrainerController:
             self.stats.close()
             if self.update_csv is not None:
                 self.update_csv.close()
-            self.timers.write(self.run_dir / "run_logs" / "timers.json")
+            if started:
+                self.timers.write(self.run_dir / "run_logs" / "timers.json")
         steps = {name: t.step for name, t in self.trainers.items()}
         self.plugins.hook.mlx_run_finished(options=self.options, run_dir=self.run_dir, steps=steps)
         return steps

@@ -104,13 +104,15 @@ class SACOptimizer:
         # actor: maximise E[min Q(s, pi(s)) - alpha log pi(s)], critics held fixed
         actor_features = net.actor_body.tower(features.detach(), 0)
         continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks)
+        # frozen critics: the backward pass then skips their weight gradients (about a third of it)
+        net.critic.requires_grad_(False)
         pi_q1, pi_q2 = net.critic(features.detach(), continuous)
         policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
         policy_loss = -policy_value.sum(1).mean()
         self.actor_adam.zero_grad(set_to_none=True)
         policy_loss.backward()
+        net.critic.requires_grad_(True)
         self.actor_adam.step()
-        net.critic.zero_grad(set_to_none=True)  # the actor loss reached the critics too; drop that
 
         # entropy coefficients: move each policy entropy towards its target
         alpha_loss = features.new_zeros(())

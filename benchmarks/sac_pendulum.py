@@ -1,0 +1,140 @@
+"""mlx SAC versus Stable-Baselines3 SAC on Pendulum-v1, side by side in one process.
+
+Both use RL-Zoo's Pendulum settings (256x256 ReLU networks, batch 256, learning rate 1e-3,
+tau 0.005, gamma 0.99, one gradient step per environment step, 100 random warm-up steps,
+automatic entropy tuning from 1.0), one environment, one torch thread, and the same gymnasium
+environment wrapped by a shared episode clock.
+
+    python benchmarks/sac_pendulum.py --seeds 1 2 3 --steps 10000
+
+Prints environment steps per second (first to last step), and steps and wall time until the
+mean return of the last 10 episodes reaches -200, per framework and seed, plus medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from episode_clock import EpisodeClock, register_clocked  # noqa: E402
+
+THRESHOLD, WINDOW = -200.0, 10
+
+MLX_CONFIG = """
+behaviors:
+  {env}:
+    trainer: sac
+    hyperparameters:
+      batch_size: 256
+      buffer_size: 1000000
+      buffer_init_steps: 100
+      learning_rate: 1.0e-3
+      learning_rate_schedule: constant
+      tau: 0.005
+      train_interval: 1
+      num_update: 1
+      init_entcoef: 1.0
+    network_settings: {{hidden_units: 256, num_layers: 2, activation: relu}}
+    reward_signals: {{extrinsic: {{gamma: 0.99}}}}
+    time_horizon: 1
+    max_steps: {steps}
+    summary_freq: {steps}
+    checkpoint_interval: {steps}
+env_settings: {{env: {env}, num_envs: 1, seed: {seed}}}
+torch_settings: {{device: cpu, num_threads: 1}}
+"""
+
+
+def run_mlx(env_id: str, seed: int, steps: int) -> dict:
+    """Train with mlx's real controller."""
+    from mlx_core.config.loader import load_run_options
+    from mlx_core.plugins.manager import get_plugins
+    from mlx_core.training.controller import TrainerController
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(MLX_CONFIG.format(env=env_id, steps=steps, seed=seed))
+        controller = TrainerController(load_run_options(config), Path(tmp) / "run", get_plugins())
+        EpisodeClock.reset()
+        start = time.perf_counter()
+        controller.run()
+        wall = time.perf_counter() - start
+        timers = json.loads((Path(tmp) / "run/run_logs/timers.json").read_text())
+    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW),
+            "final": EpisodeClock.mean_of_last(WINDOW), "timers": timers}
+
+
+def run_sb3(env_id: str, seed: int, steps: int) -> dict:
+    """Train with Stable-Baselines3's SAC and the same settings."""
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+
+    model = SAC(
+        "MlpPolicy",
+        gym.make(env_id),
+        learning_rate=1e-3,
+        batch_size=256,
+        learning_starts=100,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=1,
+        gradient_steps=1,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    EpisodeClock.reset()
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW),
+            "final": EpisodeClock.mean_of_last(WINDOW)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    env_id = register_clocked("Pendulum-v1")
+    rows, results = [], {"mlx": [], "sb3": []}
+    for seed in args.seeds:
+        for name, runner in (("sb3", run_sb3), ("mlx", run_mlx)):
+            r = runner(env_id, seed, args.steps)
+            results[name].append(r)
+            solved = r["solved"]
+            t, s = ("not reached", "—") if solved is None else (f"{solved[0]:.1f} s", f"{solved[1] / 1000:.1f}k")
+            rows.append(f"| {name} | {seed} | {r['steps'] / r['loop']:,.1f} | {t} | {s} | {r['final']:.0f} |")
+            print(rows[-1], flush=True)
+    print(f"\n| framework | seed | env steps/s | time to -200 | steps to -200 | mean of last {WINDOW} after {args.steps // 1000}k |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    med = {}
+    for name, rs in results.items():
+        sps = statistics.median(r["steps"] / r["loop"] for r in rs)
+        solved = [r["solved"] for r in rs if r["solved"] is not None]
+        med[name] = sps
+        t = statistics.median(s[0] for s in solved) if solved else float("nan")
+        k = statistics.median(s[1] for s in solved) if solved else float("nan")
+        print(f"| **{name} median** | {len(rs)} seeds | {sps:,.1f} | {t:.1f} s ({len(solved)}/{len(rs)}) | {k / 1000:.1f}k | |")
+    print(f"\nmlx / SB3 steps per second: {med['mlx'] / med['sb3']:.2f}x")
+    timers = results["mlx"][-1]["timers"]
+    print("\nWhere mlx's time goes (last seed):")
+    for phase, node in sorted(timers["children"].items(), key=lambda kv: -kv[1]["total"]):
+        print(f"  {phase:28s} {node['total']:7.2f} s  ({node['count']} calls)")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
