@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Trains PPO and SAC on CUDA (torch_settings.device) for a few thousand steps each and checks
+# the exported models. For a GPU machine whose python already has torch; missing pure-Python
+# packages can be given as wheels in .whl/ (see README "Benchmarks").
+set -euo pipefail
+PY=${PY:-python3}
+if compgen -G ".whl/*.whl" > /dev/null; then $PY -m pip install -q --no-deps .whl/*.whl; fi
+$PY -m pip install -q --no-deps --no-build-isolation -e core -e plugins/ppo -e plugins/sac
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))"
+OUTDIR=${OUT:-/tmp/mlx-cuda-check}
+mkdir -p "$OUTDIR"
+cat > /tmp/sac-goal.yaml <<'YAML'
+behaviors:
+  Goal1DContinuous:
+    trainer: sac
+    hyperparameters: {batch_size: 128, buffer_size: 20000, learning_rate: 0.001, buffer_init_steps: 500, train_interval: 4, init_entcoef: 0.05}
+    network_settings: {hidden_units: 64, num_layers: 2, activation: relu}
+    time_horizon: 16
+    max_steps: 4000
+    summary_freq: 1000
+env_settings: {env: Goal1DContinuous, num_envs: 8, seed: 1}
+YAML
+$PY -m mlx_core.cli run examples/goal1d.yaml --run-id ppo-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/ppo.log"
+$PY -m mlx_core.cli run /tmp/sac-goal.yaml --run-id sac-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/sac.log"
+$PY -m mlx_core.cli run examples/cartpole.yaml --run-id cartpole-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/cartpole.log"
+grep -h trainer_created "$OUTDIR"/*.log
+$PY -m mlx_core.cli eval /tmp/r/ppo-cuda/Goal1DDiscrete/Goal1DDiscrete.onnx --env Goal1DDiscrete --episodes 50
+$PY -m mlx_core.cli eval /tmp/r/sac-cuda/Goal1DContinuous/Goal1DContinuous.onnx --env Goal1DContinuous --episodes 50
+$PY -m mlx_core.cli eval /tmp/r/cartpole-cuda/CartPole-v1/CartPole-v1.onnx --env CartPole-v1 --episodes 10
+cp /tmp/r/cartpole-cuda/run_logs/timers.json "$OUTDIR/cartpole-timers.json"
