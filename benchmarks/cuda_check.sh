@@ -20,9 +20,9 @@ behaviors:
     summary_freq: 1000
 env_settings: {env: Goal1DContinuous, num_envs: 8, seed: 1}
 YAML
-$PY -m mlx_core.cli run examples/goal1d.yaml --run-id ppo-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/ppo.log"
-$PY -m mlx_core.cli run /tmp/sac-goal.yaml --run-id sac-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/sac.log"
-$PY -m mlx_core.cli run examples/cartpole.yaml --run-id cartpole-cuda --torch-device cuda --results-dir /tmp/r 2> "$OUTDIR/cartpole.log"
+$PY -m mlx_core.cli run examples/goal1d.yaml --run-id ppo-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/ppo.log"
+$PY -m mlx_core.cli run /tmp/sac-goal.yaml --run-id sac-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/sac.log"
+$PY -m mlx_core.cli run examples/cartpole.yaml --run-id cartpole-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/cartpole.log"
 grep -h trainer_created "$OUTDIR"/*.log
 $PY -m mlx_core.cli eval /tmp/r/ppo-cuda/Goal1DDiscrete/Goal1DDiscrete.onnx --env Goal1DDiscrete --episodes 50
 $PY -m mlx_core.cli eval /tmp/r/sac-cuda/Goal1DContinuous/Goal1DContinuous.onnx --env Goal1DContinuous --episodes 50

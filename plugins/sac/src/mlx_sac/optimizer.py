@@ -21,12 +21,16 @@ class SACOptimizer:
         self.network = network
         self.hp = hp
         spec = network.spec.action_spec
-        self.gammas = torch.tensor(gammas).view(1, -1, 1)  # (1, signals, 1)
+        device = next(network.parameters()).device
+        self.gammas = torch.tensor(gammas, device=device).view(1, -1, 1)  # (1, signals, 1)
         self.branches = list(spec.discrete_branches)
         # one entropy coefficient for the continuous actions, one per discrete branch
-        self.log_alpha_continuous = nn.Parameter(torch.full((1,), math.log(hp.init_entcoef)))
-        self.log_alpha_discrete = nn.Parameter(torch.full((max(1, len(self.branches)),), math.log(hp.init_entcoef)))
+        self.log_alpha_continuous = nn.Parameter(torch.full((1,), math.log(hp.init_entcoef), device=device))
+        self.log_alpha_discrete = nn.Parameter(
+            torch.full((max(1, len(self.branches)),), math.log(hp.init_entcoef), device=device)
+        )
         self.target_entropy_continuous = -float(spec.continuous_size)
+        self.offsets = torch.tensor([0] + self.branches[:-1], device=device, dtype=torch.long).cumsum(0)
         self.target_entropy_discrete = [hp.discrete_target_entropy_scale * math.log(b) for b in self.branches]
         actor_params = list(network.actor_body.parameters()) + list(network.head.parameters())
         critic_params = list(network.critic.parameters()) + list(network.encoder.parameters())
@@ -65,7 +69,7 @@ class SACOptimizer:
         the chosen choice's column."""
         if not self.branches:
             return q[:, :, 0]
-        offsets = torch.tensor([0] + self.branches[:-1], device=q.device).cumsum(0)
+        offsets = self.offsets
         index = (discrete + offsets).unsqueeze(1).expand(-1, q.shape[1], -1)  # (n, signals, branches)
         return q.gather(2, index).sum(-1)
 

@@ -28,7 +28,6 @@ class SACTrainer(Trainer):
         self.network = SACNetwork(context.spec, context.settings.network_settings, list(signals)).to(context.device)
         self._policy = Policy(context.spec, self.network, context.device)
         self.optimizer = SACOptimizer(self.network, self.hyperparameters, [s.gamma for s in signals.values()])
-        self.optimizer.gammas = self.optimizer.gammas.to(context.device)
         self.replay = ReplayBuffer(self.hyperparameters.buffer_size, context.spec, len(signals))
         self.interval, self.updates_per_interval = self.hyperparameters.interval_and_updates
         self._steps_at_last_update = 0
