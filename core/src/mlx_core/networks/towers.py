@@ -31,10 +31,8 @@ class Towers(nn.Module):
         if layers == 0:
             return
         gain = math.sqrt(2)
-        # (n, in, hidden): a batched product gives each tower a contiguous (batch, hidden) block;
-        # column slices of one wide product made every later kernel (and backward) strided.
-        self.w_in = nn.Parameter(torch.stack([nn.init.orthogonal_(torch.empty(hidden, in_size), gain).T for _ in range(n)]))
-        self.b_in = nn.Parameter(torch.zeros(n, 1, hidden))
+        self.w_in = nn.Parameter(torch.cat([nn.init.orthogonal_(torch.empty(hidden, in_size), gain).T for _ in range(n)], 1))
+        self.b_in = nn.Parameter(torch.zeros(n * hidden))
         # Tower i's deeper layers, as plain lists of the registered parameters: indexing an
         # nn.ParameterList costs more than the matrix product on small networks. Module.to()
         # and load_state_dict() update parameters in place, so the lists stay valid.
@@ -58,11 +56,13 @@ class Towers(nn.Module):
         """Every tower's output, each (batch, hidden)."""
         if self.layers == 0:
             return [x] * self.n
-        first = self.activation(torch.baddbmm(self.b_in, x.expand(self.n, *x.shape), self.w_in))  # (n, batch, hidden)
-        return [self._tower_deep(first[i], i) for i in range(self.n)]
+        first = self.activation(torch.addmm(self.b_in, x, self.w_in))  # (batch, n * hidden)
+        # contiguous copies: strided column slices slow every later kernel and its backward
+        return [self._tower_deep(h.contiguous(), i) for i, h in enumerate(first.split(self.hidden, dim=1))]
 
     def tower(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Only tower ``i``'s output, (batch, hidden)."""
         if self.layers == 0:
             return x
-        return self._tower_deep(self.activation(torch.addmm(self.b_in[i, 0], x, self.w_in[i])), i)
+        cols = slice(i * self.hidden, (i + 1) * self.hidden)
+        return self._tower_deep(self.activation(torch.addmm(self.b_in[cols], x, self.w_in[:, cols])), i)
