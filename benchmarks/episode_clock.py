@@ -46,8 +46,10 @@ class EpisodeClock:
         return sum(last) / len(last) if last else float("nan")
 
     @classmethod
-    def solved_at(cls, threshold: float, window: int) -> tuple[float, int] | None:
+    def solved_at(cls, threshold: float | None, window: int) -> tuple[float, int] | None:
         """(seconds, steps) when the mean of the last ``window`` returns first reached ``threshold``."""
+        if threshold is None:
+            return None
         returns = [r for _, _, r in cls.episodes]
         for i in range(window - 1, len(returns)):
             if sum(returns[i - window + 1 : i + 1]) / window >= threshold:
@@ -73,6 +75,45 @@ class ClockedEpisodes(gym.Wrapper):
         if terminated or truncated:
             EpisodeClock.episodes.append((elapsed, EpisodeClock.steps, self._return))
         return obs, reward, terminated, truncated, info
+
+
+def measure(train, threshold: float | None, window: int) -> dict:
+    """Run ``train()`` under a fresh clock: wall time of the call, seconds from first to last
+    step (``loop``), steps, when the mean of the last ``window`` returns reached ``threshold``
+    and that mean at the end; plus whatever dict ``train()`` returns."""
+    EpisodeClock.reset()
+    start = time.perf_counter()
+    result = train()
+    extra = result if isinstance(result, dict) else {}
+    wall = time.perf_counter() - start
+    return {
+        "wall": wall,
+        "loop": EpisodeClock.last,
+        "steps": EpisodeClock.steps,
+        "solved": EpisodeClock.solved_at(threshold, window),
+        "final": EpisodeClock.mean_of_last(window),
+        **extra,
+    }
+
+
+def train_mlx(config_text: str) -> dict:
+    """Train with mlx's real controller from a config text; return its timer tree."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from mlx_core.config.loader import load_run_options
+    from mlx_core.logs import configure_logging
+    from mlx_core.plugins.manager import get_plugins
+    from mlx_core.training.controller import TrainerController
+
+    configure_logging()  # info level, as `mlx run` does
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(config_text)
+        TrainerController(load_run_options(config), Path(tmp) / "run", get_plugins()).run()
+        return {"timers": json.loads((Path(tmp) / "run/run_logs/timers.json").read_text())}
 
 
 def make_clocked(env_id: str, **kwargs) -> gym.Env:

@@ -18,14 +18,12 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from episode_clock import EpisodeClock, register_clocked  # noqa: E402
+from episode_clock import measure, register_clocked, train_mlx  # noqa: E402
 
 THRESHOLD, WINDOW = 475.0, 20
 TOTAL_STEPS = 100_000
@@ -56,22 +54,9 @@ torch_settings: {{device: cpu, num_threads: 1}}
 
 
 def run_mlx(env_id: str, seed: int) -> dict:
-    """Train with mlx's real controller; return timings and the timer tree."""
-    from mlx_core.config.loader import load_run_options
-    from mlx_core.plugins.manager import get_plugins
-    from mlx_core.training.controller import TrainerController
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yaml"
-        config.write_text(MLX_CONFIG.format(env=env_id, steps=TOTAL_STEPS, seed=seed))
-        options = load_run_options(config)
-        controller = TrainerController(options, Path(tmp) / "run", get_plugins())
-        EpisodeClock.reset()
-        start = time.perf_counter()
-        controller.run()
-        wall = time.perf_counter() - start
-        timers = json.loads((Path(tmp) / "run/run_logs/timers.json").read_text())
-    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW), "timers": timers}
+    """Train with mlx's real controller."""
+    config = MLX_CONFIG.format(env=env_id, steps=TOTAL_STEPS, seed=seed)
+    return measure(lambda: train_mlx(config), THRESHOLD, WINDOW)
 
 
 def run_sb3(env_id: str, seed: int) -> dict:
@@ -98,11 +83,7 @@ def run_sb3(env_id: str, seed: int) -> dict:
         device="cpu",
         verbose=0,
     )
-    EpisodeClock.reset()
-    start = time.perf_counter()
-    model.learn(total_timesteps=TOTAL_STEPS)
-    wall = time.perf_counter() - start
-    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW)}
+    return measure(lambda: model.learn(total_timesteps=TOTAL_STEPS), THRESHOLD, WINDOW)
 
 
 def fmt_solved(solved: tuple[float, int] | None) -> tuple[str, str]:

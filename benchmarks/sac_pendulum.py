@@ -6,6 +6,7 @@ automatic entropy tuning from 1.0), one environment, one torch thread, and the s
 environment wrapped by a shared episode clock.
 
     python benchmarks/sac_pendulum.py --seeds 1 2 3 --steps 10000
+    python benchmarks/sac_pendulum.py --env HalfCheetah-v5 --seeds 1 --steps 10000   # needs mujoco
 
 Prints environment steps per second (first to last step), and steps and wall time until the
 mean return of the last 10 episodes reaches -200, per framework and seed, plus medians.
@@ -17,14 +18,12 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from episode_clock import EpisodeClock, register_clocked  # noqa: E402
+from episode_clock import measure, register_clocked, train_mlx  # noqa: E402
 
 THRESHOLD, WINDOW = -200.0, 10
 
@@ -53,23 +52,15 @@ torch_settings: {{device: cpu, num_threads: 1}}
 """
 
 
+def threshold_of(env_id: str) -> float | None:
+    """-200 on Pendulum; other environments are compared by their returns after the budget."""
+    return THRESHOLD if "Pendulum" in env_id else None
+
+
 def run_mlx(env_id: str, seed: int, steps: int) -> dict:
     """Train with mlx's real controller."""
-    from mlx_core.config.loader import load_run_options
-    from mlx_core.plugins.manager import get_plugins
-    from mlx_core.training.controller import TrainerController
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yaml"
-        config.write_text(MLX_CONFIG.format(env=env_id, steps=steps, seed=seed))
-        controller = TrainerController(load_run_options(config), Path(tmp) / "run", get_plugins())
-        EpisodeClock.reset()
-        start = time.perf_counter()
-        controller.run()
-        wall = time.perf_counter() - start
-        timers = json.loads((Path(tmp) / "run/run_logs/timers.json").read_text())
-    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW),
-            "final": EpisodeClock.mean_of_last(WINDOW), "timers": timers}
+    config = MLX_CONFIG.format(env=env_id, steps=steps, seed=seed)
+    return measure(lambda: train_mlx(config), threshold_of(env_id), WINDOW)
 
 
 def run_sb3(env_id: str, seed: int, steps: int) -> dict:
@@ -91,22 +82,18 @@ def run_sb3(env_id: str, seed: int, steps: int) -> dict:
         device="cpu",
         verbose=0,
     )
-    EpisodeClock.reset()
-    start = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - start
-    return {"wall": wall, "loop": EpisodeClock.last, "steps": EpisodeClock.steps, "solved": EpisodeClock.solved_at(THRESHOLD, WINDOW),
-            "final": EpisodeClock.mean_of_last(WINDOW)}
+    return measure(lambda: model.learn(total_timesteps=steps), threshold_of(env_id), WINDOW)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--env", default="Pendulum-v1", help="a gymnasium id; other envs than Pendulum report returns only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    env_id = register_clocked("Pendulum-v1")
+    env_id = register_clocked(args.env)
     rows, results = [], {"mlx": [], "sb3": []}
     for seed in args.seeds:
         for name, runner in (("sb3", run_sb3), ("mlx", run_mlx)):
@@ -114,10 +101,10 @@ def main() -> None:
             results[name].append(r)
             solved = r["solved"]
             t, s = ("not reached", "—") if solved is None else (f"{solved[0]:.1f} s", f"{solved[1] / 1000:.1f}k")
-            rows.append(f"| {name} | {seed} | {r['steps'] / r['loop']:,.1f} | {t} | {s} | {r['final']:.0f} |")
+            rows.append(f"| {name} | {args.env} | {seed} | {r['steps'] / r['loop']:,.1f} | {t} | {s} | {r['final']:.0f} |")
             print(rows[-1], flush=True)
-    print(f"\n| framework | seed | env steps/s | time to -200 | steps to -200 | mean of last {WINDOW} after {args.steps // 1000}k |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| framework | env | seed | env steps/s | time to -200 | steps to -200 | mean of last {WINDOW} after {args.steps // 1000}k |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     med = {}
     for name, rs in results.items():
@@ -126,7 +113,7 @@ def main() -> None:
         med[name] = sps
         t = statistics.median(s[0] for s in solved) if solved else float("nan")
         k = statistics.median(s[1] for s in solved) if solved else float("nan")
-        print(f"| **{name} median** | {len(rs)} seeds | {sps:,.1f} | {t:.1f} s ({len(solved)}/{len(rs)}) | {k / 1000:.1f}k | |")
+        print(f"| **{name} median** | {args.env} | {len(rs)} seeds | {sps:,.1f} | {t:.1f} s ({len(solved)}/{len(rs)}) | {k / 1000:.1f}k | |")
     print(f"\nmlx / SB3 steps per second: {med['mlx'] / med['sb3']:.2f}x")
     timers = results["mlx"][-1]["timers"]
     print("\nWhere mlx's time goes (last seed):")

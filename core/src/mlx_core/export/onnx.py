@@ -1,9 +1,13 @@
-"""Exports a policy's actor to ONNX with deterministic actions, for inference outside mlx.
+"""Exports a policy's actor to ONNX, for inference outside mlx.
 
 Inputs: ``obs_0`` ... ``obs_k`` (batch, *shape) float32 and, for discrete actions,
-``action_masks`` (batch, sum(branches)) float32 (1 = allowed). Outputs:
-``continuous_actions`` (batch, size), the mean action clipped to [-1, 1], and/or
-``discrete_actions`` (batch, branches) int64, the most likely allowed choice per branch.
+``action_masks`` (batch, sum(branches)) float32 (1 = allowed). Outputs, as ML-Agents exports
+them, deterministic and sampled:
+
+- ``continuous_actions`` (batch, size): the most likely action, in [-1, 1];
+- ``discrete_actions`` (batch, branches) int64: the most likely allowed choice per branch;
+- ``stochastic_continuous_actions`` / ``stochastic_discrete_actions``: a draw from the policy
+  (the graph holds its own random ops), as the agent acted while training.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ class _DeterministicActor(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs = list(inputs[: self.n_obs])
         mask = inputs[self.n_obs] > 0.5 if self.has_mask else None
-        continuous, discrete, _ = self.network.head.sample(self.network.actor_features(obs), mask, deterministic=True)
+        features = self.network.actor_features(obs)
         outputs = []
-        if self.continuous:
-            outputs.append(torch.clamp(continuous, -1.0, 1.0))
-        if self.has_mask:
-            outputs.append(discrete)
+        for deterministic in (True, False):
+            continuous, discrete, _ = self.network.head.sample(features, mask, deterministic=deterministic)
+            if self.continuous:
+                outputs.append(torch.clamp(continuous, -1.0, 1.0))
+            if self.has_mask:
+                outputs.append(discrete)
         return tuple(outputs)
 
 
@@ -51,9 +57,10 @@ def export_onnx(policy: Policy, path: Path) -> Path:
     if spec.action_spec.is_discrete:
         dummy.append(torch.ones(1, sum(spec.action_spec.discrete_branches)))
         input_names.append("action_masks")
-    output_names = (["continuous_actions"] if spec.action_spec.is_continuous else []) + (
+    kinds = (["continuous_actions"] if spec.action_spec.is_continuous else []) + (
         ["discrete_actions"] if spec.action_spec.is_discrete else []
     )
+    output_names = kinds + [f"stochastic_{kind}" for kind in kinds]
     out = Path(str(path) + ".onnx")
     tmp = out.with_suffix(".onnx.tmp")
     device = next(policy.network.parameters()).device
