@@ -108,13 +108,18 @@ def run(config: Path | None, **flags: Any) -> None:
             "--inference runs a trained policy: add --resume to use this run id's latest checkpoint, or "
             "--initialize-from <run-id> to use another run's."
         )
+    if cp.resume and cp.initialize_from:
+        raise MlxError("--resume continues this run's own checkpoints and --initialize-from starts from another run's: pass only one.")
+    if cp.force and cp.initialize_from == cp.run_id:
+        raise MlxError(f"--force would delete run {cp.run_id} before --initialize-from reads it: choose a new --run-id.")
     run_dir = _check_run_dir(options)
     controller = TrainerController(options, run_dir, plugins)
-    env = controller.open_environment()
     try:
+        controller.prepare()
         _create_run_dir(options, run_dir)
     except BaseException:
-        env.close()
+        if controller.env is not None:
+            controller.env.close()
         raise
     canonical = canonical_yaml(options)
     open_log_file(run_dir / "run_logs" / "log.jsonl")
@@ -130,7 +135,9 @@ def run(config: Path | None, **flags: Any) -> None:
     )
     start = time.perf_counter()
     try:
-        steps = controller.run(before_loop=lambda: write_canonical(options, run_dir / "configuration.yaml"))
+        # an inference run leaves the trained run's configuration as it was
+        keep_config = None if cp.inference else (lambda: write_canonical(options, run_dir / "configuration.yaml"))
+        steps = controller.run(before_loop=keep_config)
     except BaseException as exc:
         if not isinstance(exc, MlxError):
             log.error("run_crashed", error=f"{type(exc).__name__}: {exc}")

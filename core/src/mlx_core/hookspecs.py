@@ -75,7 +75,8 @@ def mlx_sampler_types() -> list[SamplerType]:
 
 @hookspec
 def mlx_exporter_types() -> list[ExporterType]:
-    """Return the model exporters; every installed exporter runs at the end of a run.
+    """Return the model exporters; every installed exporter runs when a training run ends or is
+    stopped by a signal (not after inference runs), and on ``mlx export``.
 
     ``export(policy, path)`` receives the trained policy and a path without a suffix
     (``results/<run-id>/<Behavior>/<Behavior>``), writes its file and returns that file's path.
@@ -104,7 +105,12 @@ def mlx_stats_writer_types() -> list[StatsWriterType]:
 
 @hookspec
 def mlx_parameter_schedule_types() -> list[ScheduleType]:
-    """Return schedules that change environment parameters during training (curricula)."""
+    """Return schedules that change environment parameters during training (curricula).
+
+    Called once at start-up. ``--curriculum``/``--lesson`` need a schedule named
+    ``curriculum``; how the controller drives schedules (lesson changes at episode bounds) is
+    defined together with the first such plugin, mlx-curriculum.
+    """
 
 
 @hookspec

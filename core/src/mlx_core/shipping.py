@@ -112,28 +112,17 @@ def _restore_trainer(path: Path, options: RunOptions, plugins: Plugins, run_dir:
     """The behavior name and its trainer, rebuilt on the CPU with the checkpoint's state loaded."""
     from mlx_core.config.loader import default_behavior_settings
     from mlx_core.stats.reporter import StatsReporter
-    from mlx_core.training.controller import build_trainer
+    from mlx_core.training.controller import build_trainer, load_into
 
     data = load_checkpoint(path)
     name = data["behavior"]
     settings = options.behavior(name) or default_behavior_settings(plugins)
-    if settings.trainer != data["trainer"]:
-        raise MlxError(
-            f"{path} was written by the {data['trainer']} trainer but {run_dir / 'configuration.yaml'} "
-            f"sets trainer {settings.trainer} for behavior {name}; put the run's configuration back."
-        )
     seed = max(options.env_settings.seed, 0)
     spec = spec_from_dict(data["spec"])
     trainer = build_trainer(
         name, spec, settings, options, plugins, torch.device("cpu"), StatsReporter([]), run_dir, seed
     )
-    try:
-        trainer.load_state_dict(data["state"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise MlxError(
-            f"The weights in {path} do not fit the network that {run_dir / 'configuration.yaml'} describes "
-            f"for behavior {name} ({str(exc).splitlines()[0]}); the configuration was changed after training."
-        ) from exc
+    load_into(trainer, data, path, f"loading with {run_dir / 'configuration.yaml'}")
     return name, trainer
 
 

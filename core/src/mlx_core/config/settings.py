@@ -50,7 +50,7 @@ class BehaviorSettings:
     trainer: str = "ppo"
     hyperparameters: Any = attrs.field(factory=dict)
     network_settings: NetworkSettings = attrs.field(factory=NetworkSettings)
-    reward_signals: dict[str, Any] = attrs.field(factory=lambda: {"extrinsic": {}})
+    reward_signals: dict[str, Any] = attrs.field(factory=lambda: {"extrinsic": {}}, validator=v.min_len(1))
     behavioral_cloning: dict[str, Any] | None = None
     max_steps: int = attrs.field(default=500_000, validator=_positive)
     time_horizon: int = attrs.field(default=64, validator=_positive)

@@ -71,6 +71,13 @@ class Plugins:
         if load_entry_points:
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
                 self._load(ep)
+        try:
+            self.pm.check_pending()  # a misspelt hook name in a plugin is an error, not silence
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"An installed mlx plugin implements a hook that mlx does not define: {exc}. Rename the function "
+                f"to one of the mlx_* hooks (see mlx_core/hookspecs.py) or uninstall the plugin's distribution."
+            ) from exc
         self._provided = self._collect()
 
     @property
@@ -94,7 +101,13 @@ class Plugins:
     def _register(self, info: PluginInfo) -> None:
         if self.pm.is_registered(info.module):
             return
-        self.pm.register(info.module, name=f"{info.distribution}:{info.name}")
+        try:
+            self.pm.register(info.module, name=f"{info.distribution}:{info.name}")
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"The mlx plugin '{info.name}' from {info.distribution} {info.version} does not match mlx's hook "
+                f"specifications ({exc}); update or uninstall {info.distribution}."
+            ) from exc
         self.infos.append(info)
 
     def _collect(self) -> dict[str, dict[str, Provided]]:

@@ -37,8 +37,9 @@ class TrainerType:
 class RewardSignalType:
     """A reward signal, chosen by a key of ``behaviors.<B>.reward_signals``.
 
-    ``settings`` must have ``gamma`` and ``strength`` fields; ``factory(spec, settings)``
-    builds the signal for one behavior.
+    ``settings`` must have ``gamma`` and ``strength`` fields; the factory is called with
+    keywords, ``factory(spec=BehaviorSpec, settings=<settings object>, device=torch.device)``,
+    and builds the signal for one behavior.
     """
 
     name: str
@@ -83,7 +84,8 @@ class EnvironmentType:
 
 @attrs.define(frozen=True)
 class StatsWriterType:
-    """A destination for summary statistics; ``factory(run_dir, options)`` builds a writer."""
+    """A destination for summary statistics; ``factory(run_dir=Path, options=RunOptions)``
+    (keywords) builds a writer, or returns None to stay out of this run."""
 
     name: str
     factory: Callable[..., StatsWriter]

@@ -49,6 +49,7 @@ class AgentProcessor:
         self.free: list[int] = []
         self._last_ids: np.ndarray | None = None
         self._last_slots: np.ndarray | None = None
+        self._ended: set[int] = set()  # agents whose episode ended since the last decision batch
         self._grow(8)
 
     # -- storage ---------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class AgentProcessor:
         answers those without any per-agent work.
         """
         if cache and self._last_slots is not None and np.array_equal(agent_ids, cast(np.ndarray, self._last_ids)):
+            self._release_gone(agent_ids)
             return self._last_slots
         slots = np.empty(len(agent_ids), dtype=np.int64)
         for i, agent in enumerate(agent_ids.tolist()):
@@ -104,19 +106,35 @@ class AgentProcessor:
             slots[i] = slot
         if cache:
             self._last_ids, self._last_slots = agent_ids.copy(), slots
+            self._release_gone(agent_ids)
         return slots
 
-    def _release(self, agent_ids: np.ndarray) -> None:
-        """Free the slots of agents whose episode ended (their id may come back as a new agent)."""
-        for agent in agent_ids.tolist():
-            self.free.append(self.slot_of.pop(agent))
-        self._last_ids = self._last_slots = None
+    def _release_gone(self, decided: np.ndarray) -> None:
+        """Free the slots of agents that ended an episode and did not ask for a decision again.
+
+        Vector envs reuse an agent's id for its next episode: such an agent keeps its slot and
+        the decision batch stays identical, so the cache above stays valid.
+        """
+        if self._ended:
+            for agent in self._ended.difference(decided.tolist()):
+                self.free.append(self.slot_of.pop(agent))
+            self._ended.clear()
 
     # -- the three calls per step ---------------------------------------------------------
     def add_terminal(self, steps: TerminalSteps) -> list[Trajectory]:
         """Close the episodes of agents that finished; returns their final trajectories."""
         if len(steps) == 0:
             return []
+        known = np.fromiter((a in self.slot_of for a in steps.agent_id.tolist()), bool, len(steps))
+        if not known.all():  # an agent that ends before its first decision has no episode to report
+            steps = TerminalSteps(
+                obs=[o[known] for o in steps.obs],
+                reward=steps.reward[known],
+                agent_id=steps.agent_id[known],
+                interrupted=steps.interrupted[known],
+            )
+            if len(steps) == 0:
+                return []
         slots = self._slots(steps.agent_id)
         self._reward(slots, steps.reward)
         self.on_episodes(self.episode_return[slots].copy(), self.episode_length[slots].copy())
@@ -128,7 +146,7 @@ class AgentProcessor:
         self.episode_return[slots] = 0.0
         self.episode_length[slots] = 0
         self.pending[slots] = False
-        self._release(steps.agent_id)
+        self._ended.update(steps.agent_id.tolist())
         return cut
 
     def add_rewards(self, steps: DecisionSteps) -> list[Trajectory]:

@@ -54,6 +54,13 @@ def pick_device(options: RunOptions) -> torch.device:
             f"torch_settings.device is '{name}' but this torch build sees no CUDA device; use "
             f"'cpu' or pass --cpu."
         )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise MlxError(
+            f"torch_settings.device is '{name}' but only {torch.cuda.device_count()} CUDA device(s) are visible; "
+            f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}."
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise MlxError(f"torch_settings.device '{name}': mlx trains on 'cpu' or 'cuda[:N]' devices.")
     return device
 
 
@@ -85,7 +92,7 @@ def build_trainer(
         device=device,
         seed=seed,
         stats=stats,
-        artifact_dir=behavior_dir(run_dir, name),
+        artifact_dir=run_dir / safe_name(name),
     )
     return trainer_type.factory(context)
 
@@ -114,7 +121,7 @@ class TrainerController:
         self._returns_since_update: dict[str, list[float]] = {}
         self._last_update_end: dict[str, float] = {}
         self.timers = Timers()
-        self.status = TrainingStatus(run_dir / "run_logs" / "training_status.json")
+        self.status: TrainingStatus | None = None  # read in run(), once the run folder is final
         self.update_csv: UpdateMetricsCSV | None = None
         self.env: Environment | None = None
         self.stopped_by: str | None = None
@@ -173,12 +180,17 @@ class TrainerController:
     def _restore(self) -> None:
         """Continue from each behavior's latest checkpoint (``--resume``)."""
         for name, trainer in self.trainers.items():
-            found = latest_usable(behavior_dir(self.run_dir, name))
+            found = latest_usable(self.run_dir / safe_name(name))
             if found is None:
+                if self.inference:
+                    raise MlxError(
+                        f"--inference --resume: {self.run_dir / safe_name(name)} holds no checkpoint for behavior "
+                        f"{name}, so there is no trained policy to run."
+                    )
                 log.warning("checkpoint_missing", behavior=name, reason="starting this behavior from scratch")
                 continue
             data = load_checkpoint(found)
-            trainer.load_state_dict(data["state"])
+            load_into(trainer, data, found, "--resume")
             restore_rng(data["rng"])
             self._advance_schedules(name, trainer)
             log.info("checkpoint_loaded", behavior=name, step=trainer.step, path=str(found))
@@ -192,14 +204,7 @@ class TrainerController:
             found = latest_usable(source / safe_name(name))
             if found is None:
                 raise MlxError(f"--initialize-from {run_id}: {source / safe_name(name)} holds no checkpoint for behavior {name}.")
-            state = load_checkpoint(found)["state"]
-            try:
-                trainer.load_weights(state)
-            except (RuntimeError, KeyError) as exc:
-                raise MlxError(
-                    f"--initialize-from {run_id}: the weights in {found} do not fit behavior {name}'s "
-                    f"network ({str(exc).splitlines()[0]}); the network settings or the environment differ."
-                ) from exc
+            load_into(trainer, load_checkpoint(found), found, f"--initialize-from {run_id}", weights_only=True)
             log.info("weights_initialized", behavior=name, path=str(found))
 
     def _advance_schedules(self, name: str, trainer: Trainer) -> None:
@@ -209,6 +214,29 @@ class TrainerController:
         self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
 
     # -- the run ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the environment and build every trainer, loading checkpoints or weights.
+
+        Nothing is written to disk here: the CLI calls this before it makes the run folder,
+        so a wrong ``env``, plugin or checkpoint leaves no half-made run behind.
+        """
+        if self.trainers:
+            return
+        env = self.open_environment()
+        for name in self.options.behaviors:
+            if name not in env.specs:
+                log.warning("behavior_not_in_environment", behavior=name, available=sorted(env.specs))
+        self.trainers = {name: self._create_trainer(name, env) for name in env.specs}
+        cp = self.options.checkpoint_settings
+        if cp.resume:
+            self._restore()
+        elif cp.initialize_from:
+            self._initialize_from(cp.initialize_from)
+        if self.inference:  # inference counts its own max_steps decisions from 0
+            for name, trainer in self.trainers.items():
+                trainer.step = 0
+                self._advance_schedules(name, trainer)
+
     def open_environment(self) -> Environment:
         """Seed the generators and start the environment (before anything is written to disk,
         so a wrong ``env`` leaves no half-made run folder behind)."""
@@ -237,20 +265,10 @@ class TrainerController:
         if self.options.debug:
             self.update_csv = UpdateMetricsCSV(self.run_dir / "run_logs" / "update_metrics.csv")
         try:
-            env = self.open_environment()
-            for name in self.options.behaviors:
-                if name not in env.specs:
-                    log.warning("behavior_not_in_environment", behavior=name, available=sorted(env.specs))
-            self.trainers = {name: self._create_trainer(name, env) for name in env.specs}
-            cp = self.options.checkpoint_settings
-            if cp.resume:
-                self._restore()
-            elif cp.initialize_from:
-                self._initialize_from(cp.initialize_from)
-            if self.inference:  # inference counts its own max_steps decisions from 0
-                for name, trainer in self.trainers.items():
-                    trainer.step = 0
-                    self._advance_schedules(name, trainer)
+            self.prepare()
+            env = self.env
+            assert env is not None
+            self.status = TrainingStatus(self.run_dir / "run_logs" / "training_status.json")
             if before_loop is not None:
                 before_loop()
             self.plugins.hook.mlx_run_started(options=self.options, run_dir=self.run_dir)
@@ -359,6 +377,7 @@ class TrainerController:
         with self.timers.block("save_checkpoint"):
             path = save_checkpoint(payload, folder, trainer.step, trainer.settings.keep_checkpoints)
         reward = self._last_reward.get(name)
+        assert self.status is not None
         self.status.checkpoint(name, trainer.step, path, reward, trainer.settings.keep_checkpoints)
         log.info("checkpoint_saved", behavior=name, step=trainer.step, path=str(path))
         self.plugins.hook.mlx_checkpoint_saved(behavior=name, step=trainer.step, path=path)
@@ -369,6 +388,27 @@ class TrainerController:
         for name, trainer in self.trainers.items():
             self._save(name, trainer)
             export_all(self.plugins, name, trainer, self.run_dir)
+
+
+def load_into(trainer: Trainer, data: dict[str, Any], path: Path, why: str, weights_only: bool = False) -> None:
+    """Load a checkpoint's trainer state (or only its weights) into ``trainer``, or explain in one
+    paragraph why it does not fit (another trainer type, network settings or environment)."""
+    name = trainer.context.behavior_name
+    if data.get("trainer") != trainer.settings.trainer:
+        raise MlxError(
+            f"{why}: {path} was written by the '{data.get('trainer')}' trainer but behavior {name} now uses "
+            f"'{trainer.settings.trainer}'; use the same trainer or start a new run id."
+        )
+    try:
+        if weights_only:
+            trainer.load_weights(data["state"])
+        else:
+            trainer.load_state_dict(data["state"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise MlxError(
+            f"{why}: the state in {path} does not fit behavior {name}'s trainer ({str(exc).splitlines()[0]}); "
+            f"the network settings or the environment differ from that run's."
+        ) from exc
 
 
 def export_all(plugins: Plugins, name: str, trainer: Trainer, run_dir: Path) -> list[Path]:

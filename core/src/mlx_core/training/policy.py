@@ -49,8 +49,9 @@ class Policy:
         """The boolean action mask as a tensor, or None."""
         return None if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=self.device)
 
+    @torch.inference_mode()
     def act(self, steps: DecisionSteps) -> ActionInfo:
-        """Actions for every agent in ``steps``."""
+        """Actions for every agent in ``steps`` (one forward pass, no autograd)."""
         continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
             self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
         )

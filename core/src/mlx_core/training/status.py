@@ -19,10 +19,11 @@ class TrainingStatus:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.data: dict[str, Any] = {"metadata": {"mlx_version": __version__, "torch_version": torch.__version__}}
+        self.data: dict[str, Any] = {}
         if path.exists():  # a resumed run keeps its history
             with contextlib.suppress(OSError, ValueError):  # an unreadable file is started afresh
                 self.data.update(json.loads(path.read_text()))
+        self.data["metadata"] = {"mlx_version": __version__, "torch_version": torch.__version__}
 
     def behavior(self, name: str) -> dict[str, Any]:
         """The mutable record of one behavior."""

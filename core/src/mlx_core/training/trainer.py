@@ -69,7 +69,8 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def process_trajectories(self, trajectories: list[Trajectory]) -> None:
-        """Take in finished trajectories (compute rewards, advantages, store them)."""
+        """Take in the trajectories cut this step (never an empty list; not called once the
+        trainer is finished or during inference): compute rewards, advantages, store them."""
 
     @abc.abstractmethod
     def ready_to_update(self) -> bool:

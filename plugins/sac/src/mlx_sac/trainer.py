@@ -52,8 +52,11 @@ class SACTrainer(Trainer):
     def ready_to_update(self) -> bool:
         """True every ``train_interval`` steps once the buffer holds enough to sample from."""
         hp = self.hyperparameters
-        warm = len(self.replay) >= max(hp.batch_size, hp.buffer_init_steps)
-        return warm and self.step - self._steps_at_last_update >= self.interval
+        if len(self.replay) < max(hp.batch_size, hp.buffer_init_steps):
+            # steps taken before the buffer can be sampled do not owe updates later
+            self._steps_at_last_update = self.step
+            return False
+        return self.step - self._steps_at_last_update >= self.interval
 
     def update(self) -> None:
         """``num_update`` gradient steps per elapsed ``train_interval`` (several agents add
