@@ -9,6 +9,8 @@ import attrs
 import numpy as np
 from attrs import validators as v
 
+from mlx_core.training.trajectory import Trajectory
+
 
 @attrs.define(frozen=True)
 class RewardSignalSettings:
@@ -21,8 +23,10 @@ class RewardSignalSettings:
 class RewardSignal(abc.ABC):
     """Turns a batch of experience into a reward per step, with its own discount.
 
-    Trainers call :meth:`evaluate` on every trajectory batch and :meth:`update` once per
-    trainer update; each signal gets its own value head and its advantages are summed.
+    Trainers call :meth:`evaluate` on each trajectory as it arrives and :meth:`update` once per
+    trainer update with every trajectory since the previous one; both receive the dict of
+    :func:`trajectory_batch`. Trainers with value functions give each signal its own value
+    head and sum the signals' advantages. The signal's :meth:`state_dict` goes into checkpoints.
     """
 
     def __init__(self, settings: Any) -> None:
@@ -32,7 +36,7 @@ class RewardSignal(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, batch: dict[str, Any]) -> np.ndarray:
-        """Rewards (T,) for a batch of T steps; ``batch`` holds ``env_rewards``, ``obs``, ``actions``...."""
+        """Rewards (T,) for a batch of T steps (see :func:`trajectory_batch` for its keys)."""
 
     def update(self, batch: dict[str, Any]) -> dict[str, float]:
         """Train the signal's own model on a batch; return stats to report (none by default)."""
@@ -44,3 +48,33 @@ class RewardSignal(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
+
+
+def trajectory_batch(traj: Trajectory) -> dict[str, Any]:
+    """One trajectory's T steps as reward signals see them.
+
+    ``obs`` and ``next_obs``: lists of (T, *shape) arrays; ``continuous_actions`` (T, c);
+    ``discrete_actions`` (T, branches); ``env_rewards`` (T,); ``done`` (T,) bool, True only at a
+    true episode end (not a step limit).
+    """
+    done = np.zeros(len(traj), dtype=bool)
+    done[-1] = traj.done and not traj.interrupted
+    return {
+        "obs": traj.obs,
+        "next_obs": [np.concatenate([o[1:], n]) for o, n in zip(traj.obs, traj.next_obs)],
+        "continuous_actions": traj.continuous_actions,
+        "discrete_actions": traj.discrete_actions,
+        "env_rewards": traj.env_rewards,
+        "done": done,
+    }
+
+
+def concatenate_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several :func:`trajectory_batch` dicts as one, steps concatenated in order."""
+    out: dict[str, Any] = {}
+    for key, first in batches[0].items():
+        if isinstance(first, list):
+            out[key] = [np.concatenate([b[key][i] for b in batches]) for i in range(len(first))]
+        else:
+            out[key] = np.concatenate([b[key] for b in batches])
+    return out

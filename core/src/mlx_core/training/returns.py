@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mlx_core.rewards.base import RewardSignal
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: float, lambd: float) -> np.ndarray:
@@ -19,3 +25,31 @@ def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: 
         running = deltas[t] + discount * running
         advantages[t] = running
     return advantages
+
+
+def signal_advantages(
+    batch: dict[str, Any],
+    values: np.ndarray,
+    next_values: np.ndarray | None,
+    signals: dict[str, RewardSignal],
+    lambd: float,
+    record: Callable[[str, float], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages (T,) summed over reward signals and returns (T, signals) of one trajectory.
+
+    Each signal rewards the ``batch`` (see :func:`mlx_core.rewards.base.trajectory_batch`) and
+    gets GAE with its own gamma against its value column of ``values`` (T, signals);
+    ``next_values`` (signals,) is the value after the last step, or None when the episode
+    truly ended. ``record`` receives each signal's reward total and mean value estimate.
+    """
+    advantages = np.zeros(len(values), np.float32)
+    returns = np.zeros_like(values, dtype=np.float32)
+    for h, (name, signal) in enumerate(signals.items()):
+        rewards = signal.evaluate(batch)
+        column = values[:, h]
+        adv = gae(rewards, column, 0.0 if next_values is None else float(next_values[h]), signal.gamma, lambd)
+        advantages += adv
+        returns[:, h] = adv + column
+        record(f"Policy/{name.capitalize()} Reward", float(rewards.sum()))
+        record(f"Policy/{name.capitalize()} Value Estimate", float(column.mean()))
+    return advantages, returns

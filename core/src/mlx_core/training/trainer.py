@@ -80,14 +80,33 @@ class Trainer(abc.ABC):
     def update(self) -> None:
         """Improve the policy; record losses with ``self.context.record``."""
 
+    def update_reward_signals(self, batches: list[dict[str, Any]]) -> None:
+        """Let every reward signal learn from the trajectories since the last update (call from
+        :meth:`update`; a no-op for signals without a model, such as ``extrinsic``)."""
+        if not batches:
+            return
+        from mlx_core.rewards.base import concatenate_batches
+
+        batch = concatenate_batches(batches)
+        for name, signal in self.context.reward_signals.items():
+            for key, value in signal.update(batch).items():
+                self.context.record(f"{key}" if "/" in key else f"Losses/{name.capitalize()} {key}", value)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint needs to resume this trainer (tensors and plain values only)."""
-        return {"step": self.step, "update_count": self.update_count}
+        return {
+            "step": self.step,
+            "update_count": self.update_count,
+            "reward_signals": {name: s.state_dict() for name, s in self.context.reward_signals.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
         self.step = int(state["step"])
         self.update_count = int(state["update_count"])
+        for name, signal_state in state.get("reward_signals", {}).items():
+            if name in self.context.reward_signals:
+                self.context.reward_signals[name].load_state_dict(signal_state)
 
     def load_weights(self, state: dict[str, Any]) -> None:
         """Take the learned weights of another run's :meth:`state_dict`, keeping step counters at 0

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
-from mlx_core.training.returns import gae
+from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.trajectory import Trajectory
 from mlx_template_trainer.settings import ReinforceSettings
@@ -36,6 +37,7 @@ class ReinforceTrainer(Trainer):
         self._policy = Policy(context.spec, self.network, context.device)
         self.adam = torch.optim.Adam(self.network.parameters(), lr=self.hyperparameters.learning_rate)
         self._buffer: list[tuple[Trajectory, np.ndarray, np.ndarray]] = []  # (traj, advantages, returns)
+        self._batches: list[dict[str, Any]] = []  # the same trajectories as reward signals see them
         self._buffer_steps = 0
 
     @property
@@ -50,19 +52,13 @@ class ReinforceTrainer(Trainer):
             all_obs = [np.concatenate([t.obs[i] for t in trajectories]) for i in range(n_obs)]
             self.network.encoder.update_normalizer(self.policy.obs_tensors(all_obs))
         for traj in trajectories:
-            batch = {"env_rewards": traj.env_rewards, "obs": traj.obs, "done": traj.done}
+            batch = trajectory_batch(traj)  # what reward signals read
             next_values = self._critic(traj.next_obs)[0] if traj.bootstrap else None  # (heads,)
-            advantages = np.zeros(len(traj), np.float32)
-            returns = np.zeros((len(traj), len(self.context.reward_signals)), np.float32)
-            for h, (name, signal) in enumerate(self.context.reward_signals.items()):
-                rewards = signal.evaluate(batch)
-                values = traj.values[:, h]
-                bootstrap = float(next_values[h]) if next_values is not None else 0.0
-                # lambd=1: the advantage is the discounted return minus the baseline.
-                advantage = gae(rewards, values, bootstrap, signal.gamma, lambd=1.0)
-                advantages += advantage
-                returns[:, h] = advantage + values
-                self.context.record(f"Policy/{name.capitalize()} Reward", float(rewards.sum()))
+            # lambd=1: each advantage is the discounted return minus the critic's baseline
+            advantages, returns = signal_advantages(
+                batch, traj.values, next_values, self.context.reward_signals, 1.0, self.context.record
+            )
+            self._batches.append(batch)
             self._buffer.append((traj, advantages, returns))
             self._buffer_steps += len(traj)
 
@@ -89,6 +85,8 @@ class ReinforceTrainer(Trainer):
         advantages = cat([adv for _, adv, _ in self._buffer])  # (N,)
         returns = cat([ret for _, _, ret in self._buffer])  # (N, heads)
         self._buffer, self._buffer_steps = [], 0
+        self.update_reward_signals(self._batches)  # signals with a model of their own learn here
+        self._batches = []
         # Normalised advantages keep the step size independent of the reward scale.
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
-from mlx_core.training.returns import gae
+from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.trajectory import Trajectory
 from mlx_ppo.optimizer import PPOOptimizer, RolloutBatch
@@ -48,20 +49,17 @@ class PPOTrainer(Trainer):
             self.network.encoder.update_normalizer(
                 self.policy.obs_tensors([np.concatenate([t.obs[i] for t in trajectories]) for i in range(len(trajectories[0].obs))])
             )
-        lambd = self.hyperparameters.lambd
         for k, traj in enumerate(trajectories):
-            batch = {"env_rewards": traj.env_rewards, "obs": traj.obs, "done": traj.done}
-            advantages = np.zeros(len(traj), np.float32)
-            returns = np.zeros((len(traj), len(self.signal_names)), np.float32)
-            for h, (name, signal) in enumerate(self.context.reward_signals.items()):
-                rewards = signal.evaluate(batch)
-                values = cast(np.ndarray, traj.values)[:, h]
-                adv = gae(rewards, values, bootstrap[k, h] if traj.bootstrap else 0.0, signal.gamma, lambd)
-                advantages += adv
-                returns[:, h] = adv + values
-                self.context.record(f"Policy/{name.capitalize()} Reward", float(rewards.sum()))
-                self.context.record(f"Policy/{name.capitalize()} Value Estimate", float(values.mean()))
-            self._pending.append({"traj": traj, "advantages": advantages, "returns": returns})
+            batch = trajectory_batch(traj)
+            advantages, returns = signal_advantages(
+                batch,
+                cast(np.ndarray, traj.values),
+                bootstrap[k] if traj.bootstrap else None,
+                self.context.reward_signals,
+                self.hyperparameters.lambd,
+                self.context.record,
+            )
+            self._pending.append({"traj": traj, "batch": batch, "advantages": advantages, "returns": returns})
             self._pending_steps += len(traj)
 
     def _bootstrap_values(self, trajectories: list[Trajectory]) -> np.ndarray:
@@ -77,6 +75,7 @@ class PPOTrainer(Trainer):
     def update(self) -> None:
         """One PPO update over the queued experience, which is then dropped (on-policy)."""
         batch = RolloutBatch.from_pending(self._pending, self.context.device)
+        self.update_reward_signals([p["batch"] for p in self._pending])
         self._pending, self._pending_steps = [], 0
         self.last_update_size = len(batch)
         stats = self.optimizer.update(batch, self.step, self.settings.max_steps)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from mlx_core.logs import get_logger
+from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.trajectory import Trajectory
@@ -31,6 +32,7 @@ class SACTrainer(Trainer):
         self.replay = ReplayBuffer(self.hyperparameters.buffer_size, context.spec, len(signals))
         self.interval, self.updates_per_interval = self.hyperparameters.interval_and_updates
         self._steps_at_last_update = 0
+        self._signal_batches: list[dict[str, Any]] = []  # trajectories since the last update, for reward signals
 
     @property
     def policy(self) -> Policy:
@@ -43,7 +45,8 @@ class SACTrainer(Trainer):
             obs = [np.concatenate([t.obs[i] for t in trajectories]) for i in range(len(trajectories[0].obs))]
             self.network.encoder.update_normalizer(self.policy.obs_tensors(obs))
         for traj in trajectories:
-            batch = {"env_rewards": traj.env_rewards, "obs": traj.obs, "done": traj.done}
+            batch = trajectory_batch(traj)
+            self._signal_batches.append(batch)
             rewards = np.stack([s.evaluate(batch) for s in self.context.reward_signals.values()], axis=1)
             for name, column in zip(self.context.reward_signals, rewards.T):
                 self.context.record(f"Policy/{name.capitalize()} Reward", float(column.sum()))
@@ -61,6 +64,8 @@ class SACTrainer(Trainer):
     def update(self) -> None:
         """``num_update`` gradient steps per elapsed ``train_interval`` (several agents add
         several steps per environment step, so the ratio of steps to updates is kept)."""
+        self.update_reward_signals(self._signal_batches)
+        self._signal_batches = []
         intervals = (self.step - self._steps_at_last_update) // self.interval
         self._steps_at_last_update += intervals * self.interval
         hp = self.hyperparameters
