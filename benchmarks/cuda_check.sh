@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains PPO and SAC on CUDA (torch_settings.device) for a few thousand steps each and checks
 # the exported models. For a GPU machine whose python already has torch; missing pure-Python
-# packages can be given as wheels in .whl/ (see README "Benchmarks").
+# packages can be put beside the repository as wheels in .whl/ (pip download them elsewhere).
 set -euo pipefail
 PY=${PY:-python3}
 if compgen -G ".whl/*.whl" > /dev/null; then $PY -m pip install -q --no-deps .whl/*.whl; fi
