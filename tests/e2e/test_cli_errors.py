@@ -91,3 +91,12 @@ def test_config_upgrade_writes_a_file_that_loads_the_same(tmp_path: Path, mlx) -
     new_text = (tmp_path / "new.yaml").read_text()
     assert "trainer: ppo" in new_text and "trainer_type" not in new_text
     assert load_run_options(tmp_path / "new.yaml") == load_run_options(tmp_path / old)
+
+
+def test_environment_parameters_are_refused_until_they_are_applied(tmp_path: Path, mlx) -> None:
+    name = write(
+        tmp_path,
+        "behaviors:\n  Goal1DDiscrete: {max_steps: 100}\nenvironment_parameters:\n  step_size: 0.1\n",
+    )
+    assert_one_paragraph_error(mlx("run", name, "--env", "Goal1DDiscrete"), "environment_parameters")
+    assert not (tmp_path / "results").exists()

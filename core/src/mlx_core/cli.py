@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from mlx_core import __version__
@@ -18,8 +19,7 @@ from mlx_core.errors import MlxError
 # Flags that parse today but whose feature another part of mlx delivers; each says which.
 NOT_YET = {
     "sampler": "--sampler (environment-parameter randomisation from a separate file) is planned "
-    "for mlx-core's next release; put the parameters under environment_parameters in the config "
-    "file once it lands",
+    "for mlx-core's next release",
 }
 
 
@@ -102,6 +102,14 @@ def run(config: Path | None, **flags: Any) -> None:
     overrides = _overrides(flags)
     options = load_run_options(config, overrides, plugins)
     configure_logging(options.debug, flags["log_format"])
+    if options.environment_parameters:
+        raise MlxError(
+            "environment_parameters (samplers and curricula for environment parameters) are accepted in "
+            "the file but not applied by this release; remove the section to train without them."
+        )
+    if options.checkpoint_settings.load_model and not options.checkpoint_settings.resume:
+        # ML-Agents 1.x files spell --resume as checkpoint_settings.load_model
+        options = attrs.evolve(options, checkpoint_settings=attrs.evolve(options.checkpoint_settings, resume=True))
     cp = options.checkpoint_settings
     if cp.inference and not (cp.resume or cp.initialize_from):
         raise MlxError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import gymnasium
 import numpy as np
 import pytest
 
@@ -166,3 +167,25 @@ def test_accepts_registered_ids_and_module_targets():
     assert not accepts("Goal1DDiscrete")
     assert not accepts("grpc://localhost:5005")
     assert not accepts("./build/MyGame.x86_64")
+
+
+class TinyImageEnv(gymnasium.Env):
+    """A 4x4x3 uint8 image observation, constant 255: the adapter must scale it to 1.0."""
+
+    observation_space = gymnasium.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.full((4, 4, 3), 255, np.uint8), {}
+
+    def step(self, action):
+        return np.full((4, 4, 3), 255, np.uint8), 0.0, False, False, {}
+
+
+def test_uint8_images_are_scaled_to_unit_range() -> None:
+    env = GymnasiumEnvironment("tests.core.env.test_gymnasium:TinyImageEnv", num_envs=2)
+    decisions, _ = env.reset()["TinyImageEnv"]
+    assert decisions.obs[0].dtype == np.float32
+    np.testing.assert_allclose(decisions.obs[0], 1.0)
+    env.close()

@@ -230,6 +230,8 @@ def _observation_converter(
 ) -> tuple[tuple[int, ...], Callable[[Any], np.ndarray]]:
     """The observation shape of ``space`` and a function from batched observations to float32."""
     if isinstance(space, spaces.Box):
+        if len(space.shape) == 3 and space.dtype == np.uint8:  # 0-255 images: networks want 0-1
+            return tuple(space.shape), lambda obs: np.asarray(obs, dtype=np.float32) * np.float32(1 / 255)
         return tuple(space.shape), lambda obs: np.asarray(obs, dtype=np.float32)
     if isinstance(space, spaces.Discrete):
         one_hot = np.eye(int(space.n), dtype=np.float32)
