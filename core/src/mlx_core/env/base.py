@@ -10,6 +10,7 @@ and asks for the first decision of the next. Everything is batched: one array ro
 from __future__ import annotations
 
 import abc
+import functools
 from typing import Any
 
 import attrs
@@ -130,13 +131,21 @@ class TerminalSteps:
 
     @classmethod
     def empty(cls, spec: BehaviorSpec) -> TerminalSteps:
-        """No agent finished."""
-        return cls(
-            obs=[np.zeros((0, *o.shape), np.float32) for o in spec.observation_specs],
-            reward=np.zeros(0, np.float32),
-            agent_id=np.zeros(0, np.int64),
-            interrupted=np.zeros(0, bool),
-        )
+        """No agent finished (one shared, read-only instance per spec: most steps have none)."""
+        return _empty_terminal_steps(spec)
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_terminal_steps(spec: BehaviorSpec) -> TerminalSteps:
+    arrays = [np.zeros((0, *o.shape), np.float32) for o in spec.observation_specs]
+    for array in arrays:
+        array.flags.writeable = False
+    return TerminalSteps(
+        obs=arrays,
+        reward=np.zeros(0, np.float32),
+        agent_id=np.zeros(0, np.int64),
+        interrupted=np.zeros(0, bool),
+    )
 
 
 StepResult = dict[str, tuple[DecisionSteps, TerminalSteps]]

@@ -209,9 +209,8 @@ class TrainerController:
 
     def _advance_schedules(self, name: str, trainer: Trainer) -> None:
         settings = trainer.settings
-        self._next_summary[name] = (trainer.step // settings.summary_freq + 1) * settings.summary_freq
-        interval = settings.checkpoint_interval
-        self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
+        self._next_summary[name] = _next_multiple(trainer.step, settings.summary_freq)
+        self._next_checkpoint[name] = _next_multiple(trainer.step, settings.checkpoint_interval)
 
     # -- the run ---------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -357,11 +356,10 @@ class TrainerController:
             summary = self.stats.flush(name, trainer.step, settings.max_steps, training=not self.inference)
             reward = summary.get("Environment/Cumulative Reward")
             self._last_reward[name] = None if reward is None else reward.mean
-            self._next_summary[name] = (trainer.step // settings.summary_freq + 1) * settings.summary_freq
+            self._next_summary[name] = _next_multiple(trainer.step, settings.summary_freq)
         if trainer.step >= self._next_checkpoint[name] and not trainer.finished and not self.inference:
             self._save(name, trainer)
-            interval = settings.checkpoint_interval
-            self._next_checkpoint[name] = (trainer.step // interval + 1) * interval
+            self._next_checkpoint[name] = _next_multiple(trainer.step, settings.checkpoint_interval)
 
     # -- outputs ---------------------------------------------------------------------------
     def _save(self, name: str, trainer: Trainer) -> Path:
@@ -388,6 +386,11 @@ class TrainerController:
         for name, trainer in self.trainers.items():
             self._save(name, trainer)
             export_all(self.plugins, name, trainer, self.run_dir)
+
+
+def _next_multiple(step: int, every: int) -> int:
+    """The first multiple of ``every`` after ``step`` (when the next summary or checkpoint is due)."""
+    return (step // every + 1) * every
 
 
 def load_into(trainer: Trainer, data: dict[str, Any], path: Path, why: str, weights_only: bool = False) -> None:

@@ -33,3 +33,10 @@ class Trajectory:
     def bootstrap(self) -> bool:
         """True when the value after the last step must be estimated (cut or interrupted)."""
         return (not self.done) or self.interrupted
+
+
+def stack_observations(trajectories: list[Trajectory], next_obs: bool = False) -> list[np.ndarray]:
+    """The observations (or ``next_obs``) of several trajectories, one concatenated array per
+    observation spec."""
+    parts = [t.next_obs if next_obs else t.obs for t in trajectories]
+    return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]

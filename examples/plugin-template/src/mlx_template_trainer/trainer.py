@@ -18,7 +18,7 @@ from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
-from mlx_core.training.trajectory import Trajectory
+from mlx_core.training.trajectory import Trajectory, stack_observations
 from mlx_template_trainer.settings import ReinforceSettings
 
 VALUE_LOSS_COEF = 0.5
@@ -48,9 +48,7 @@ class ReinforceTrainer(Trainer):
     def process_trajectories(self, trajectories: list[Trajectory]) -> None:
         """Turn each trajectory's rewards into discounted returns and advantages; store them."""
         if trajectories and self.network.encoder.normalizer is not None:
-            n_obs = len(trajectories[0].obs)
-            all_obs = [np.concatenate([t.obs[i] for t in trajectories]) for i in range(n_obs)]
-            self.network.encoder.update_normalizer(self.policy.obs_tensors(all_obs))
+            self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
         for traj in trajectories:
             batch = trajectory_batch(traj)  # what reward signals read
             next_values = self._critic(traj.next_obs)[0] if traj.bootstrap else None  # (heads,)

@@ -12,7 +12,7 @@ from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
-from mlx_core.training.trajectory import Trajectory
+from mlx_core.training.trajectory import Trajectory, stack_observations
 from mlx_ppo.optimizer import PPOOptimizer, RolloutBatch
 from mlx_ppo.settings import PPOSettings
 
@@ -47,7 +47,7 @@ class PPOTrainer(Trainer):
         bootstrap = self._bootstrap_values(trajectories)  # (n_traj, heads)
         if self.network.encoder.normalizer is not None:
             self.network.encoder.update_normalizer(
-                self.policy.obs_tensors([np.concatenate([t.obs[i] for t in trajectories]) for i in range(len(trajectories[0].obs))])
+                self.policy.obs_tensors(stack_observations(trajectories))
             )
         for k, traj in enumerate(trajectories):
             batch = trajectory_batch(traj)
@@ -64,7 +64,7 @@ class PPOTrainer(Trainer):
 
     def _bootstrap_values(self, trajectories: list[Trajectory]) -> np.ndarray:
         """Critic values of each trajectory's next observation, in one batched forward."""
-        next_obs = [np.concatenate([t.next_obs[i] for t in trajectories]) for i in range(len(trajectories[0].next_obs))]
+        next_obs = stack_observations(trajectories, next_obs=True)
         with torch.inference_mode():
             return self.network.critic(self.policy.obs_tensors(next_obs)).cpu().numpy()
 

@@ -10,7 +10,7 @@ from mlx_core.logs import get_logger
 from mlx_core.rewards.base import trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.trainer import Trainer, TrainerContext
-from mlx_core.training.trajectory import Trajectory
+from mlx_core.training.trajectory import Trajectory, stack_observations
 from mlx_sac.networks import SACNetwork
 from mlx_sac.optimizer import SACOptimizer
 from mlx_sac.replay import ReplayBuffer
@@ -42,8 +42,7 @@ class SACTrainer(Trainer):
     def process_trajectories(self, trajectories: list[Trajectory]) -> None:
         """Rewards per signal, then every transition into the replay buffer."""
         if self.network.encoder.normalizer is not None:
-            obs = [np.concatenate([t.obs[i] for t in trajectories]) for i in range(len(trajectories[0].obs))]
-            self.network.encoder.update_normalizer(self.policy.obs_tensors(obs))
+            self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
         for traj in trajectories:
             batch = trajectory_batch(traj)
             self._signal_batches.append(batch)
