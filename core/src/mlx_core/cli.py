@@ -301,5 +301,59 @@ def eval_command(model: Path, env_path: str, episodes: int, seed: int, num_envs:
         click.echo(f"Wrote {video}", err=True)
 
 
+@main.group("env", cls=MlxGroup)
+def env_group() -> None:
+    """Serve environments to trainers on this or other machines."""
+
+
+@env_group.command("serve")
+@click.argument("env_name", metavar="ENV")
+@click.option("--port", type=click.IntRange(0, 65535), default=5005, show_default=True, help="Port to listen on (0: any free one).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 for every interface (then use --token and TLS).",
+)
+@click.option("--num-envs", type=click.IntRange(min=1), default=1, show_default=True, help="Copies served as one environment.")
+@click.option("--env-args", multiple=True, help="Arguments passed to the environment (quoted string; repeatable).")
+@click.option("--seed", type=int, default=-1, show_default=True, help="Seed when the trainer sends none.")
+@click.option("--token", help="Shared token every call must carry.  [default: $MLX_ENV_TOKEN]")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate for TLS (with --tls-key).")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for TLS (with --tls-cert).")
+@click.option("--max-message-mb", type=click.IntRange(min=1), default=64, show_default=True, help="Largest message accepted or sent.")
+def env_serve(
+    env_name: str,
+    port: int,
+    host: str,
+    num_envs: int,
+    env_args: tuple[str, ...],
+    seed: int,
+    token: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_message_mb: int,
+) -> None:
+    """Serve ENV (a gymnasium id, built-in name, file.py:Class, module:Class or pettingzoo:module)
+    over the mlx gRPC protocol until the trainer closes the session; trainers connect with
+    env: grpc://HOST:PORT."""
+    from mlx_core.config.settings import RunOptions
+    from mlx_core.env.factory import make_environment
+    from mlx_core.env.remote import serve
+    from mlx_core.logs import configure_logging
+    from mlx_core.plugins.manager import get_plugins
+
+    configure_logging()
+    options = RunOptions()
+    arguments = [a for text in env_args for a in shlex.split(text)]
+    settings = attrs.evolve(options.env_settings, env=env_name, num_envs=num_envs, seed=seed, env_args=arguments or None)
+    environment = make_environment(attrs.evolve(options, env_settings=settings), get_plugins(), seed)
+    try:
+        serve(environment, port, host, token=token, tls_cert=tls_cert, tls_key=tls_key, max_message_mb=max_message_mb)
+    except BaseException:
+        environment.close()
+        raise
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -30,3 +30,11 @@ class PluginError(MlxError):
 
 class EnvError(MlxError):
     """An environment that cannot be created, reached or understood."""
+
+
+class WorkerFailure(Exception):
+    """An environment worker or simulator that crashed, hung past its timeout or went away.
+
+    Not a user mistake: the worker pool restarts the worker (within the restart limits of
+    ``env_settings``) instead of stopping the run.
+    """

@@ -70,9 +70,17 @@ class EnvSettings:
     num_envs: int = attrs.field(default=1, validator=_positive)
     num_areas: int = attrs.field(default=1, validator=_positive)
     seed: int = -1
-    max_lifetime_restarts: int = 10
-    restarts_rate_limit_n: int = 1
-    restarts_rate_limit_period_s: int = 60
+    max_lifetime_restarts: int = attrs.field(default=10, validator=v.ge(-1))
+    restarts_rate_limit_n: int = attrs.field(default=1, validator=v.ge(-1))
+    restarts_rate_limit_period_s: int = attrs.field(default=60, validator=_positive)
+    # where copies of Python environments run: this process, or one worker process each
+    executor: str = attrs.field(default="inline", validator=v.in_(("inline", "subprocess")))
+    # seconds to wait for a worker or simulator to start, and for each of its answers
+    timeout_wait: float = attrs.field(default=60.0, validator=v.gt(0))
+    # gRPC simulators: the shared token (else $MLX_ENV_TOKEN), a CA certificate for TLS, size limit
+    token: str | None = None
+    tls_ca: str | None = None
+    max_message_mb: int = attrs.field(default=64, validator=_positive)
 
 
 @attrs.define(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import importlib
 import re
 from collections.abc import Callable
@@ -43,12 +44,23 @@ def accepts(target: str) -> bool:
     return target in gymnasium.registry or bool(_MODULE_TARGET.match(target))
 
 
-def make_gymnasium(
-    target: str, options: RunOptions, num_envs: int, seed: int, **_: Any
-) -> GymnasiumEnvironment:
+def make_gymnasium(target: str, options: RunOptions, num_envs: int, seed: int, **_: Any) -> Environment:
     """Create ``num_envs`` copies of ``target``; ``env_settings.env_args`` are its kwargs."""
     kwargs = parse_env_args(options.env_settings.env_args, target)
+    if options.env_settings.executor == "subprocess":
+        from mlx_core.env.workers import make_pool
+
+        make_one(target, kwargs, -1).close()  # fail here, in the trainer, with a clear message
+        return make_pool(options, num_envs, seed, functools.partial(make_one, target, kwargs))
     env = GymnasiumEnvironment(target, num_envs=num_envs, kwargs=kwargs)
+    if seed >= 0:
+        env.seed(seed)
+    return env
+
+
+def make_one(target: str, kwargs: dict[str, Any], seed: int) -> GymnasiumEnvironment:
+    """One copy of ``target`` (for a worker process), seeded unless ``seed`` is negative."""
+    env = GymnasiumEnvironment(target, num_envs=1, kwargs=kwargs)
     if seed >= 0:
         env.seed(seed)
     return env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,34 +75,53 @@ def mlx_stats_writer_types() -> list[StatsWriterType]:
     ]
 
 
-def _accepts_builtin(target: str) -> bool:
-    from mlx_core.env.builtin import accepts
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function of ``module`` imported on first call, so ``mlx`` starts without every adapter's imports."""
 
-    return accepts(target)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
-
-def _make_builtin(target: str, **kwargs: Any) -> Any:
-    from mlx_core.env.builtin import make_builtin
-
-    return make_builtin(target, **kwargs)
-
-
-def _accepts_gymnasium(target: str) -> bool:
-    from mlx_core.env.gymnasium import accepts
-
-    return accepts(target)
-
-
-def _make_gymnasium(target: str, **kwargs: Any) -> Any:
-    from mlx_core.env.gymnasium import make_gymnasium
-
-    return make_gymnasium(target, **kwargs)
+    return call
 
 
 @hookimpl
 def mlx_environment_types() -> list[EnvironmentType]:
-    """Built-in tasks first (their names never clash with gymnasium ids), then gymnasium."""
+    """The first type whose ``accepts`` says yes wins, so the order matters: built-in names,
+    ``pettingzoo:`` and ``grpc://`` prefixes, executables (files), ``file.py:Class`` /
+    ``module:Class`` mlx environments, then gymnasium ids and classes."""
+    env = "mlx_core.env."
     return [
-        EnvironmentType("builtin", _accepts_builtin, _make_builtin, "small numpy learning problems"),
-        EnvironmentType("gymnasium", _accepts_gymnasium, _make_gymnasium, "gymnasium ids and module:Class envs"),
+        EnvironmentType(
+            "builtin", _lazy(env + "builtin", "accepts"), _lazy(env + "builtin", "make_builtin"), "small numpy learning problems"
+        ),
+        EnvironmentType(
+            "pettingzoo",
+            _lazy(env + "pettingzoo", "accepts"),
+            _lazy(env + "pettingzoo", "make_pettingzoo"),
+            "PettingZoo parallel envs (pettingzoo:module.path), agents grouped into behaviors by name",
+        ),
+        EnvironmentType(
+            "grpc",
+            lambda target: False,  # chosen by its prefix only: grpc://host:port[,host:port...]
+            _lazy(env + "executable", "make_grpc"),
+            "simulators already running, grpc://host:port[,host:port...]",
+        ),
+        EnvironmentType(
+            "executable",
+            _lazy(env + "executable", "accepts_executable"),
+            _lazy(env + "executable", "make_executable"),
+            "simulator programs launched with --mlx-port (path/to/simulator or script.py)",
+        ),
+        EnvironmentType(
+            "python",
+            _lazy(env + "python", "accepts"),
+            _lazy(env + "python", "make_python"),
+            "mlx Environment subclasses in this process (path/to/file.py:Class or module:Class)",
+        ),
+        EnvironmentType(
+            "gymnasium",
+            _lazy(env + "gymnasium", "accepts"),
+            _lazy(env + "gymnasium", "make_gymnasium"),
+            "gymnasium ids and module:Class envs",
+        ),
     ]

@@ -325,6 +325,11 @@ class TrainerController:
                     self.stats.progress(name, trainer.step, trainer.settings.max_steps, self._state(trainer))
             with timer("env_step"):
                 result = env.step(actions)
+            custom = env.stats()
+            if custom:  # metrics the simulator reports: every behavior's summaries show them
+                for key, values in custom.items():
+                    for name in self.trainers:
+                        self.stats.extend(name, key, np.atleast_1d(np.asarray(values, dtype=np.float64)))
 
     def _state(self, trainer: Trainer) -> str:
         if self.inference:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,16 @@ def make_builtin(
             f"The built-in environment {target!r} has no parameter {', '.join(unknown)}; "
             f"its parameters are {', '.join(known)}."
         )
+    if options.env_settings.executor == "subprocess":
+        from mlx_core.env.workers import make_pool
+
+        return make_pool(options, num_envs, seed, functools.partial(make_one, target, params))
     return factory(num_envs, seed, params)
+
+
+def make_one(target: str, params: dict[str, float], seed: int) -> Environment:
+    """One copy of the built-in task ``target`` (for a worker process)."""
+    return BUILTIN_ENVS[target](1, seed, params)
 
 
 def _parameters(target: str, env_args: list[str] | None) -> dict[str, float]:

@@ -1,0 +1,278 @@
+"""Conversion between the environment API's numpy objects and the protocol's messages, with checks.
+
+Arrays travel as raw little-endian bytes with a dtype name and a shape
+(:class:`mlx_core.proto.mlx_env_pb2.Tensor`). Every decoder checks what it reads against
+the behavior specs and raises :class:`ProtocolError` with a sentence that names the
+behavior, the field and what was expected, so neither side fails somewhere deep inside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mlx_core.env.base import (
+    ActionSpec,
+    ActionTuple,
+    BehaviorSpec,
+    DecisionSteps,
+    ObservationSpec,
+    StepResult,
+    TerminalSteps,
+)
+from mlx_core.proto import mlx_env_pb2 as pb
+
+PROTOCOL_VERSION = 1
+"""Bumped when a message changes meaning; both sides compare it in Initialize."""
+
+_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("float32", "float64", "int32", "int64", "uint8", "bool")}
+
+
+class ProtocolError(ValueError):
+    """A message that does not fit the protocol or the behavior specs."""
+
+
+# -- tensors -------------------------------------------------------------------------------
+def to_tensor(array: np.ndarray) -> pb.Tensor:
+    """An array as a Tensor message (little-endian, C order)."""
+    array = np.asarray(array)
+    if array.dtype.name not in _DTYPES:
+        raise ProtocolError(f"arrays of dtype {array.dtype} cannot travel; use one of {', '.join(_DTYPES)}")
+    data = array.astype(_DTYPES[array.dtype.name], copy=False).tobytes(order="C")
+    return pb.Tensor(dtype=array.dtype.name, shape=array.shape, data=data)
+
+
+def from_tensor(tensor: pb.Tensor, what: str) -> np.ndarray:
+    """The array a Tensor message holds (a writable copy: torch refuses read-only buffers)."""
+    dtype = _DTYPES.get(tensor.dtype)
+    if dtype is None:
+        raise ProtocolError(f"{what} has dtype {tensor.dtype!r}; the protocol allows {', '.join(_DTYPES)}")
+    shape = tuple(tensor.shape)
+    if any(n < 0 for n in shape):
+        raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
+    expected = math.prod(shape) * dtype.itemsize
+    if len(tensor.data) != expected:
+        raise ProtocolError(
+            f"{what} has {len(tensor.data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}"
+        )
+    return np.frombuffer(tensor.data, dtype=dtype).reshape(shape).copy()
+
+
+# -- specs ---------------------------------------------------------------------------------
+def specs_to_proto(specs: Mapping[str, BehaviorSpec]) -> list[pb.BehaviorSpec]:
+    """Behavior specs as messages."""
+    return [
+        pb.BehaviorSpec(
+            name=name,
+            observations=[pb.ObservationSpec(name=o.name, shape=o.shape) for o in spec.observation_specs],
+            actions=pb.ActionSpec(
+                continuous_size=spec.action_spec.continuous_size,
+                discrete_branches=spec.action_spec.discrete_branches,
+            ),
+        )
+        for name, spec in specs.items()
+    ]
+
+
+def specs_from_proto(messages: Any) -> dict[str, BehaviorSpec]:
+    """Behavior specs from messages, checked for sizes that make sense."""
+    specs: dict[str, BehaviorSpec] = {}
+    for message in messages:
+        if not message.name or message.name in specs:
+            raise ProtocolError(f"behavior names must be non-empty and unique; got {message.name!r} twice or empty")
+        observations = tuple(ObservationSpec(tuple(int(n) for n in o.shape), o.name or "obs") for o in message.observations)
+        action = ActionSpec(int(message.actions.continuous_size), tuple(int(n) for n in message.actions.discrete_branches))
+        if not observations or any(n <= 0 for o in observations for n in o.shape):
+            raise ProtocolError(f"behavior {message.name!r} needs at least one observation with positive sizes")
+        if action.continuous_size < 0 or any(n <= 0 for n in action.discrete_branches) or not (
+            action.is_continuous or action.is_discrete
+        ):
+            raise ProtocolError(
+                f"behavior {message.name!r} has action spec {action}: it needs a positive continuous size "
+                "and/or discrete branches with at least one choice each"
+            )
+        specs[message.name] = BehaviorSpec(observations, action)
+    if not specs:
+        raise ProtocolError("the environment declared no behaviors")
+    return specs
+
+
+# -- step results --------------------------------------------------------------------------
+def result_to_proto(result: StepResult, stats: Mapping[str, Any] | None = None) -> pb.StepResult:
+    """A step result (and the metrics reported since the last call) as a message."""
+    message = pb.StepResult()
+    for name, (decisions, terminals) in result.items():
+        steps = message.behaviors.add(behavior=name)
+        d = steps.decisions
+        d.observations.extend(to_tensor(o) for o in decisions.obs)
+        d.reward.CopyFrom(to_tensor(decisions.reward))
+        d.agent_id.CopyFrom(to_tensor(decisions.agent_id))
+        if decisions.action_mask is not None:
+            d.action_mask.CopyFrom(to_tensor(decisions.action_mask))
+        t = steps.terminals
+        t.observations.extend(to_tensor(o) for o in terminals.obs)
+        t.reward.CopyFrom(to_tensor(terminals.reward))
+        t.agent_id.CopyFrom(to_tensor(terminals.agent_id))
+        t.interrupted.CopyFrom(to_tensor(terminals.interrupted))
+    for key, values in (stats or {}).items():
+        for value in np.atleast_1d(np.asarray(values, dtype=np.float64)).tolist():
+            message.stats.add(name=key, value=value)
+    return message
+
+
+def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec]) -> tuple[StepResult, dict[str, list[float]]]:
+    """The step result and custom metrics a message holds, checked against ``specs``.
+
+    Every behavior of ``specs`` is in the result; ones the message leaves out have no agents.
+    """
+    result: StepResult = {}
+    for steps in message.behaviors:
+        spec = specs.get(steps.behavior)
+        if spec is None:
+            raise ProtocolError(f"the result names behavior {steps.behavior!r}, which is not one of {sorted(specs)}")
+        where = f"behavior {steps.behavior!r}"
+        d = steps.decisions
+        agent_id = _vector(d.agent_id, f"{where} decision agent_id", np.int64)
+        n = len(agent_id)
+        decisions = DecisionSteps(
+            obs=_observations(d.observations, spec, n, f"{where} decision"),
+            reward=_rewards(d.reward, n, f"{where} decision reward"),
+            agent_id=agent_id,
+            action_mask=_mask(d, spec, n, where),
+        )
+        t = steps.terminals
+        agent_id = _vector(t.agent_id, f"{where} terminal agent_id", np.int64)
+        n = len(agent_id)
+        terminals = TerminalSteps(
+            obs=_observations(t.observations, spec, n, f"{where} terminal"),
+            reward=_rewards(t.reward, n, f"{where} terminal reward"),
+            agent_id=agent_id,
+            interrupted=_vector(t.interrupted, f"{where} terminal interrupted", np.bool_, n),
+        )
+        result[steps.behavior] = (decisions, terminals)
+    for name, spec in specs.items():
+        if name not in result:
+            result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
+    stats: dict[str, list[float]] = {}
+    for stat in message.stats:
+        stats.setdefault(stat.name, []).append(stat.value)
+    return result, stats
+
+
+def _vector(tensor: pb.Tensor, what: str, dtype: type, length: int | None = None) -> np.ndarray:
+    array = from_tensor(tensor, what) if tensor.dtype else np.zeros(0, dtype)
+    if array.ndim != 1 or (length is not None and len(array) != length):
+        expected = "a vector" if length is None else f"a vector of {length} values (one per agent)"
+        raise ProtocolError(f"{what} has shape {array.shape}; expected {expected}")
+    if array.dtype != np.dtype(dtype):
+        if dtype is np.int64 and array.dtype.kind in "iu":
+            return array.astype(np.int64)
+        raise ProtocolError(f"{what} has dtype {array.dtype}; expected {np.dtype(dtype).name}")
+    return array
+
+
+def _rewards(tensor: pb.Tensor, n: int, what: str) -> np.ndarray:
+    reward = _vector(tensor, what, np.float32, n) if tensor.dtype != "float64" else from_tensor(tensor, what).astype(np.float32)
+    if len(reward) != n:
+        raise ProtocolError(f"{what} has {len(reward)} values for {n} agents")
+    if not np.isfinite(reward).all():
+        raise ProtocolError(f"{what} holds NaN or infinite values")
+    return reward
+
+
+def _observations(tensors: Any, spec: BehaviorSpec, n: int, what: str) -> list[np.ndarray]:
+    if len(tensors) != len(spec.observation_specs):
+        raise ProtocolError(f"{what} has {len(tensors)} observations; the spec declares {len(spec.observation_specs)}")
+    observations = []
+    for i, (tensor, obs_spec) in enumerate(zip(tensors, spec.observation_specs)):
+        array = from_tensor(tensor, f"{what} observation {i}")
+        if array.shape != (n, *obs_spec.shape):
+            raise ProtocolError(
+                f"{what} observation {i} ({obs_spec.name}) has shape {array.shape}; expected {(n, *obs_spec.shape)}"
+            )
+        if array.dtype != np.float32:
+            array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise ProtocolError(f"{what} observation {i} ({obs_spec.name}) holds NaN or infinite values")
+        observations.append(array)
+    return observations
+
+
+def _mask(d: pb.DecisionSteps, spec: BehaviorSpec, n: int, where: str) -> np.ndarray | None:
+    if not d.HasField("action_mask"):
+        return None
+    mask = from_tensor(d.action_mask, f"{where} action_mask")
+    expected = (n, sum(spec.action_spec.discrete_branches))
+    if mask.shape != expected or mask.dtype != np.bool_:
+        raise ProtocolError(f"{where} action_mask is {mask.dtype} {mask.shape}; expected bool {expected}")
+    return mask
+
+
+# -- actions -------------------------------------------------------------------------------
+def actions_to_proto(actions: Mapping[str, ActionTuple]) -> pb.StepRequest:
+    """Per-behavior actions as a StepRequest."""
+    request = pb.StepRequest()
+    for name, action in actions.items():
+        request.actions.add(
+            behavior=name,
+            continuous=to_tensor(np.asarray(action.continuous, np.float32)),
+            discrete=to_tensor(np.asarray(action.discrete, np.int64)),
+        )
+    return request
+
+
+def actions_from_proto(
+    request: pb.StepRequest, specs: Mapping[str, BehaviorSpec], waiting: Mapping[str, DecisionSteps]
+) -> dict[str, ActionTuple]:
+    """The actions of a StepRequest, checked: known behaviors, one row per waiting agent,
+    finite continuous values, discrete choices inside their branches and allowed by the mask.
+
+    ``waiting`` holds, per behavior, the decision steps of the previous result: one row of
+    actions is expected per agent there.
+    """
+    actions: dict[str, ActionTuple] = {}
+    for message in request.actions:
+        spec = specs.get(message.behavior)
+        if spec is None:
+            raise ProtocolError(f"actions for unknown behavior {message.behavior!r}; behaviors are {sorted(specs)}")
+        if message.behavior in actions:
+            raise ProtocolError(f"two sets of actions for behavior {message.behavior!r}")
+        asked = waiting.get(message.behavior)
+        n, mask = (0, None) if asked is None else (len(asked), asked.action_mask)
+        where = f"actions for behavior {message.behavior!r}"
+        continuous = _action_array(message.continuous, (n, spec.action_spec.continuous_size), np.float32, where, "continuous")
+        discrete = _action_array(message.discrete, (n, spec.action_spec.discrete_size), np.int64, where, "discrete")
+        if not np.isfinite(continuous).all():
+            raise ProtocolError(f"{where}: continuous actions hold NaN or infinite values")
+        if discrete.size:
+            branches = np.asarray(spec.action_spec.discrete_branches)
+            if (discrete < 0).any() or (discrete >= branches).any():
+                raise ProtocolError(f"{where}: a discrete action is outside its branch sizes {tuple(branches.tolist())}")
+            if mask is not None:
+                offsets = np.concatenate([[0], np.cumsum(branches)[:-1]])
+                allowed = np.take_along_axis(mask, discrete + offsets, axis=1)
+                if not allowed.all():
+                    raise ProtocolError(f"{where}: a discrete action picks a choice that the action mask forbids")
+        actions[message.behavior] = ActionTuple(continuous=continuous, discrete=discrete)
+    for name, asked in waiting.items():
+        if len(asked) and name not in actions:
+            raise ProtocolError(f"no actions for behavior {name!r}, which has {len(asked)} agents waiting for a decision")
+    return actions
+
+
+def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: type, where: str, kind: str) -> np.ndarray:
+    array: np.ndarray
+    if not tensor.dtype:  # an unset field: no actions of this kind
+        array = np.zeros((shape[0], 0), dtype)
+    else:
+        array = from_tensor(tensor, f"{where} ({kind})")
+    if array.shape != shape:
+        raise ProtocolError(f"{where}: {kind} actions have shape {array.shape}; expected {shape} (one row per waiting agent)")
+    if array.dtype != np.dtype(dtype):
+        if np.dtype(dtype).kind == array.dtype.kind or (array.dtype.kind in "iu" and np.dtype(dtype).kind == "i"):
+            return array.astype(dtype)
+        raise ProtocolError(f"{where}: {kind} actions have dtype {array.dtype}; expected {np.dtype(dtype).name}")
+    return array
