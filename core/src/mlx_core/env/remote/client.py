@@ -116,10 +116,14 @@ class RemoteEnvironment(Environment):
 
     def step(self, actions: dict[str, ActionTuple]) -> StepResult:
         """Send the actions and wait for the simulator's next result."""
-        return self.step_async(actions)()
+        return self._result(self._call(self._stub.Step, actions_to_proto(actions)))
 
     def step_async(self, actions: Mapping[str, ActionTuple]) -> Callable[[], StepResult]:
-        """Send the actions now; the returned function waits for and decodes the result."""
+        """Send the actions now; the returned function waits for and decodes the result.
+
+        gRPC futures cost about as much again as a blocking call (a thread hand-off), so
+        this pays only when several simulators step at the same time.
+        """
         future = self._stub.Step.future(actions_to_proto(actions), timeout=self.timeout, metadata=self._metadata)
         return lambda: self._result(self._wait(future.result))
 

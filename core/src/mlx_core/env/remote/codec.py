@@ -38,11 +38,19 @@ class ProtocolError(ValueError):
 # -- tensors -------------------------------------------------------------------------------
 def to_tensor(array: np.ndarray) -> pb.Tensor:
     """An array as a Tensor message (little-endian, C order)."""
+    return fill_tensor(pb.Tensor(), array)
+
+
+def fill_tensor(tensor: pb.Tensor, array: np.ndarray) -> pb.Tensor:
+    """Write an array into a Tensor message in place (no intermediate message to copy)."""
     array = np.asarray(array)
-    if array.dtype.name not in _DTYPES:
+    name = array.dtype.name
+    if name not in _DTYPES:
         raise ProtocolError(f"arrays of dtype {array.dtype} cannot travel; use one of {', '.join(_DTYPES)}")
-    data = array.astype(_DTYPES[array.dtype.name], copy=False).tobytes(order="C")
-    return pb.Tensor(dtype=array.dtype.name, shape=array.shape, data=data)
+    tensor.dtype = name
+    tensor.shape[:] = array.shape
+    tensor.data = array.astype(_DTYPES[name], copy=False).tobytes(order="C")
+    return tensor
 
 
 def from_tensor(tensor: pb.Tensor, what: str) -> np.ndarray:
@@ -107,16 +115,19 @@ def result_to_proto(result: StepResult, stats: Mapping[str, Any] | None = None) 
     for name, (decisions, terminals) in result.items():
         steps = message.behaviors.add(behavior=name)
         d = steps.decisions
-        d.observations.extend(to_tensor(o) for o in decisions.obs)
-        d.reward.CopyFrom(to_tensor(decisions.reward))
-        d.agent_id.CopyFrom(to_tensor(decisions.agent_id))
+        for obs in decisions.obs:
+            fill_tensor(d.observations.add(), obs)
+        fill_tensor(d.reward, decisions.reward)
+        fill_tensor(d.agent_id, decisions.agent_id)
         if decisions.action_mask is not None:
-            d.action_mask.CopyFrom(to_tensor(decisions.action_mask))
-        t = steps.terminals
-        t.observations.extend(to_tensor(o) for o in terminals.obs)
-        t.reward.CopyFrom(to_tensor(terminals.reward))
-        t.agent_id.CopyFrom(to_tensor(terminals.agent_id))
-        t.interrupted.CopyFrom(to_tensor(terminals.interrupted))
+            fill_tensor(d.action_mask, decisions.action_mask)
+        if len(terminals):  # most steps end no episode: leave the terminal steps unset
+            t = steps.terminals
+            for obs in terminals.obs:
+                fill_tensor(t.observations.add(), obs)
+            fill_tensor(t.reward, terminals.reward)
+            fill_tensor(t.agent_id, terminals.agent_id)
+            fill_tensor(t.interrupted, terminals.interrupted)
     for key, values in (stats or {}).items():
         for value in np.atleast_1d(np.asarray(values, dtype=np.float64)).tolist():
             message.stats.add(name=key, value=value)
@@ -143,15 +154,18 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             agent_id=agent_id,
             action_mask=_mask(d, spec, n, where),
         )
-        t = steps.terminals
-        agent_id = _vector(t.agent_id, f"{where} terminal agent_id", np.int64)
-        n = len(agent_id)
-        terminals = TerminalSteps(
-            obs=_observations(t.observations, spec, n, f"{where} terminal"),
-            reward=_rewards(t.reward, n, f"{where} terminal reward"),
-            agent_id=agent_id,
-            interrupted=_vector(t.interrupted, f"{where} terminal interrupted", np.bool_, n),
-        )
+        if steps.HasField("terminals"):
+            t = steps.terminals
+            agent_id = _vector(t.agent_id, f"{where} terminal agent_id", np.int64)
+            n = len(agent_id)
+            terminals = TerminalSteps(
+                obs=_observations(t.observations, spec, n, f"{where} terminal"),
+                reward=_rewards(t.reward, n, f"{where} terminal reward"),
+                agent_id=agent_id,
+                interrupted=_vector(t.interrupted, f"{where} terminal interrupted", np.bool_, n),
+            )
+        else:  # unset: no agent finished
+            terminals = TerminalSteps.empty(spec)
         result[steps.behavior] = (decisions, terminals)
     for name, spec in specs.items():
         if name not in result:
@@ -216,11 +230,9 @@ def actions_to_proto(actions: Mapping[str, ActionTuple]) -> pb.StepRequest:
     """Per-behavior actions as a StepRequest."""
     request = pb.StepRequest()
     for name, action in actions.items():
-        request.actions.add(
-            behavior=name,
-            continuous=to_tensor(np.asarray(action.continuous, np.float32)),
-            discrete=to_tensor(np.asarray(action.discrete, np.int64)),
-        )
+        message = request.actions.add(behavior=name)
+        fill_tensor(message.continuous, np.asarray(action.continuous, np.float32))
+        fill_tensor(message.discrete, np.asarray(action.discrete, np.int64))
     return request
 
 
