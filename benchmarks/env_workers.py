@@ -1,0 +1,181 @@
+"""Environment stepping speed: in-process, in 1/2/4 worker processes, and over gRPC on loopback;
+and the gRPC transport's cost per step for a 64-agent batch of 8-float observations.
+
+    python benchmarks/env_workers.py [--seconds 5] [--work-us 0 1000] [--out benchmarks/results/env_workers.md]
+
+Every configuration is built through mlx's own environment factory (the code ``mlx run``
+uses) and stepped with fixed actions, so the numbers are the environment path alone, without
+a policy. The gRPC server is ``mlx env serve`` in another process on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from mlx_core.config.settings import RunOptions
+from mlx_core.env.base import Environment
+from mlx_core.env.factory import make_environment
+from mlx_core.plugins.manager import get_plugins
+
+HERE = Path(__file__).resolve().parent
+ENVS = HERE / "bench_envs.py"
+
+
+def build(target: str, num_envs: int = 1, executor: str = "inline", env_args: list[str] | None = None) -> Environment:
+    options = RunOptions()
+    settings = attrs.evolve(options.env_settings, env=target, num_envs=num_envs, executor=executor, env_args=env_args)
+    return make_environment(attrs.evolve(options, env_settings=settings), get_plugins(), 0)
+
+
+def steps_per_second(env: Environment, seconds: float) -> float:
+    """Agent steps per second with all-zero actions, after a short warm-up."""
+    result = env.reset()
+    specs = env.specs
+
+    def step(result):  # type: ignore[no-untyped-def]
+        actions = {name: specs[name].action_spec.empty(len(d)) for name, (d, _) in result.items() if len(d)}
+        return env.step(actions)
+
+    for _ in range(20):
+        result = step(result)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        result = step(result)
+        steps += sum(len(d) for d, _ in result.values())
+    return steps / (time.perf_counter() - start)
+
+
+class Server:
+    """``mlx env serve TARGET --port 0`` in another process; ``address`` once it listens."""
+
+    def __init__(self, target: str, *args: str) -> None:
+        command = [sys.executable, "-m", "mlx_core.cli", "env", "serve", target, "--port", "0", *args]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            found = re.search(r"listening on (\S+)", line)
+            if found:
+                self.address = found.group(1)
+                return
+        raise RuntimeError(f"the server did not start: {self.process.wait()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def grpc_env(servers: list[Server]) -> Environment:
+    return build("grpc://" + ",".join(s.address for s in servers))
+
+
+def speed_table(work_us: int, seconds: float) -> list[tuple[str, int, float]]:
+    target = f"{ENVS}:Busy"
+    args = [f"work_us={work_us}"]
+    rows: list[tuple[str, int, float]] = []
+    for label, copies, executor in [
+        ("in-process", 1, "inline"),
+        ("in-process", 4, "inline"),
+        ("worker processes", 1, "subprocess"),
+        ("worker processes", 2, "subprocess"),
+        ("worker processes", 4, "subprocess"),
+    ]:
+        env = build(target, copies, executor, args)
+        try:
+            rows.append((label, copies, steps_per_second(env, seconds)))
+        finally:
+            env.close()
+    for copies in (1, 2):
+        servers = [Server(target, "--env-args", " ".join(args)) for _ in range(copies)]
+        try:
+            env = grpc_env(servers)
+            rows.append(("gRPC loopback (mlx env serve)", copies, steps_per_second(env, seconds)))
+            env.close()
+        finally:
+            for server in servers:
+                server.stop()
+    return rows
+
+
+def transport_cost(trials: int, steps: int) -> tuple[float, float, list[float]]:
+    """(in-process ms per step, gRPC ms per step, per-trial gRPC costs) for the 64x8 probe."""
+    target = f"{ENVS}:Probe"
+    local = build(target)
+    server = Server(target)
+    remote = grpc_env([server])
+    try:
+        costs = []
+        local_ms = remote_ms = 0.0
+        for _ in range(trials):
+            local_ms = 1000 / steps_per_second_fixed(local, steps)
+            remote_ms = 1000 / steps_per_second_fixed(remote, steps)
+            costs.append(remote_ms - local_ms)
+        return local_ms, remote_ms, costs
+    finally:
+        remote.close()
+        server.stop()
+        local.close()
+
+
+def steps_per_second_fixed(env: Environment, steps: int) -> float:
+    """Steps (not agent steps) per second over ``steps`` steps."""
+    result = env.reset()
+    specs = env.specs
+    actions = {name: specs[name].action_spec.empty(len(d)) for name, (d, _) in result.items()}
+    for _ in range(50):
+        env.step(actions)
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(actions)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per configuration")
+    parser.add_argument("--work-us", type=int, nargs="+", default=[0, 1000], help="simulator CPU work per step")
+    parser.add_argument("--trials", type=int, default=5, help="transport-cost trials")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "env_workers.md")
+    args = parser.parse_args()
+
+    lines = ["# Environment workers and gRPC", ""]
+    for work_us in args.work_us:
+        rows = speed_table(work_us, args.seconds)
+        base = rows[0][2]
+        lines += [
+            f"Busy environment, {work_us} us of CPU work per step (1 agent per copy):",
+            "",
+            "| how | copies | agent steps/s | vs in-process, 1 copy |",
+            "|---|---:|---:|---:|",
+            *[f"| {label} | {copies} | {rate:,.0f} | {rate / base:.2f}x |" for label, copies, rate in rows],
+            "",
+        ]
+        print("\n".join(lines[-len(rows) - 4 :]), flush=True)
+    local_ms, remote_ms, costs = transport_cost(args.trials, 2000)
+    median = statistics.median(costs)
+    lines += [
+        "gRPC transport cost, 64 agents x 8-float observations, 2 continuous actions each:",
+        "",
+        f"- in-process step: {local_ms:.3f} ms; over gRPC on loopback: {remote_ms:.3f} ms",
+        f"- cost per step (median of {args.trials} trials of 2,000 steps): {median:.3f} ms "
+        f"(trials: {', '.join(f'{c:.3f}' for c in costs)}); target <= 0.5 ms: {'met' if median <= 0.5 else 'NOT met'}",
+        "",
+    ]
+    print("\n".join(lines[-5:]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
