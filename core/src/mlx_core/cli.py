@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import shutil
 import sys
@@ -337,6 +338,7 @@ def env_serve(
     """Serve ENV (a gymnasium id, built-in name, file.py:Class, module:Class or pettingzoo:module)
     over the mlx gRPC protocol until the trainer closes the session; trainers connect with
     env: grpc://HOST:PORT."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # mlx says what went wrong; gRPC's C logs would repeat it
     from mlx_core.config.settings import RunOptions
     from mlx_core.env.factory import make_environment
     from mlx_core.env.remote import serve

@@ -102,7 +102,9 @@ class RemoteEnvironment(Environment):
                     continue
                 ready.cancel()
                 raise WorkerFailure(
-                    reason or f"no environment server answered at {self.address} within {self.timeout:g} s"
+                    reason
+                    or f"no environment server answered at {self.address} within {self.timeout:g} s (is it running, "
+                    "and do both sides agree on TLS: env_settings.tls_ca here, --tls-cert there?)"
                 ) from None
 
     @property

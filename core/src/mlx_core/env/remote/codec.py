@@ -144,6 +144,8 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
         spec = specs.get(steps.behavior)
         if spec is None:
             raise ProtocolError(f"the result names behavior {steps.behavior!r}, which is not one of {sorted(specs)}")
+        if steps.behavior in result:
+            raise ProtocolError(f"the result holds behavior {steps.behavior!r} twice")
         where = f"behavior {steps.behavior!r}"
         d = steps.decisions
         agent_id = _vector(d.agent_id, f"{where} decision agent_id", np.int64)
@@ -189,9 +191,10 @@ def _vector(tensor: pb.Tensor, what: str, dtype: type, length: int | None = None
 
 
 def _rewards(tensor: pb.Tensor, n: int, what: str) -> np.ndarray:
-    reward = _vector(tensor, what, np.float32, n) if tensor.dtype != "float64" else from_tensor(tensor, what).astype(np.float32)
-    if len(reward) != n:
-        raise ProtocolError(f"{what} has {len(reward)} values for {n} agents")
+    wide = tensor.dtype == "float64"
+    reward = _vector(tensor, what, np.float64 if wide else np.float32, n)
+    if wide:
+        reward = reward.astype(np.float32)
     if not np.isfinite(reward).all():
         raise ProtocolError(f"{what} holds NaN or infinite values")
     return reward
@@ -207,7 +210,9 @@ def _observations(tensors: Any, spec: BehaviorSpec, n: int, what: str) -> list[n
             raise ProtocolError(
                 f"{what} observation {i} ({obs_spec.name}) has shape {array.shape}; expected {(n, *obs_spec.shape)}"
             )
-        if array.dtype != np.float32:
+        if array.dtype == np.uint8:  # 0-255 images: networks want 0-1, as for gymnasium images
+            array = array.astype(np.float32) * np.float32(1 / 255)
+        elif array.dtype != np.float32:
             array = array.astype(np.float32)
         if not np.isfinite(array).all():
             raise ProtocolError(f"{what} observation {i} ({obs_spec.name}) holds NaN or infinite values")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,15 @@ def server_credentials(tls_cert: str | None, tls_key: str | None) -> grpc.Server
         raise EnvError("TLS needs both a certificate and its private key (--tls-cert and --tls-key); one is missing.")
     if not tls_cert or not tls_key:
         return None
-    return grpc.ssl_server_credentials([(read_pem(tls_key, "TLS key"), read_pem(tls_cert, "TLS certificate"))])
+    key, cert = read_pem(tls_key, "TLS key"), read_pem(tls_cert, "TLS certificate")
+    try:  # gRPC would only say it failed to bind the port: check the pair here to say what is wrong
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls_cert, tls_key)
+    except (ssl.SSLError, ValueError) as error:
+        raise EnvError(
+            f"The TLS certificate {tls_cert} and key {tls_key} cannot be used together ({error}): they may be "
+            "swapped, not PEM files, or not a matching pair."
+        ) from None
+    return grpc.ssl_server_credentials([(key, cert)])
 
 
 def channel_credentials(tls_ca: str | None) -> grpc.ChannelCredentials | None:
@@ -56,14 +65,15 @@ class TokenCheck(grpc.ServerInterceptor):
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-        def refuse(request: Any, context: grpc.ServicerContext) -> None:
-            context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "this environment server requires a token: set env_settings.token or $MLX_ENV_TOKEN to the "
-                "server's token",
-            )
+        def refuser(message: str) -> grpc.RpcMethodHandler:
+            def refuse(request: Any, context: grpc.ServicerContext) -> None:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-        self._refuse = grpc.unary_unary_rpc_method_handler(refuse)
+            return grpc.unary_unary_rpc_method_handler(refuse)
+
+        hint = "set env_settings.token or $MLX_ENV_TOKEN to the server's token"
+        self._missing = refuser(f"this environment server requires a token: {hint}")
+        self._wrong = refuser(f"the token does not match this environment server's: {hint}")
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         """Pass the call on when its token matches (constant-time comparison), else refuse it."""
@@ -72,4 +82,5 @@ class TokenCheck(grpc.ServerInterceptor):
                 given = value.encode() if isinstance(value, str) else value
                 if hmac.compare_digest(given, self._expected):
                     return continuation(handler_call_details)
-        return self._refuse
+                return self._wrong
+        return self._missing

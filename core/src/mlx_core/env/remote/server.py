@@ -142,14 +142,12 @@ def start_server(
     credentials = server_credentials(tls_cert, tls_key)
     try:
         bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-    except RuntimeError as error:
-        bound, reason = 0, str(error)
-    else:
-        reason = "it is in use or not an address of this machine"
+    except RuntimeError:  # gRPC's own text only says to turn on its debug logs
+        bound = 0
     if not bound:
         raise EnvError(
-            f"Cannot listen on {address}: {reason}. Pick another port (--port / --mlx-port / --base-port) or stop "
-            "the process that uses it."
+            f"Cannot listen on {address}: the port is in use or the host is not an address of this machine. Pick "
+            "another port (--port / --mlx-port / --base-port) or stop the process that uses it."
         )
     server.start()
     return server, servicer, bound
