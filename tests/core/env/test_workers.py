@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import attrs
-import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
