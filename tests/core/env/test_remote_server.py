@@ -273,9 +273,9 @@ def test_custom_metrics_travel_with_the_step_results() -> None:
         def stats(self) -> dict[str, Any]:
             return {"Env/Steps": self.steps, "Env/Pair": [0.5, 1.5]}
 
-    server, _, port = start_server(Counting(2, seed=0), 0)
+    server = start_server(Counting(2, seed=0), 0)
     try:
-        env = RemoteEnvironment(f"127.0.0.1:{port}", timeout=10.0)
+        env = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=10.0)
         decisions = env.reset()["MaskedGrid"][0]
         assert env.stats() == {"Env/Steps": [0.0], "Env/Pair": [0.5, 1.5]}
         for _ in range(2):
@@ -284,7 +284,7 @@ def test_custom_metrics_travel_with_the_step_results() -> None:
         assert env.stats() == {}  # handed out once
         env.close()
     finally:
-        server.stop(grace=None).wait()
+        server.stop()
 
 
 # -- malformed requests: a sentence naming the problem, and the server keeps serving ---------

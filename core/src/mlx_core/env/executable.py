@@ -56,8 +56,7 @@ def make_executable(target: str, options: RunOptions, num_envs: int, seed: int, 
     settings = options.env_settings
     seeds = copy_seeds(seed, num_envs)
     workers: list[Worker] = [
-        SimulatorWorker(target, settings.base_port + i, i, options, seeds[i], concurrent=num_envs > 1)
-        for i in range(num_envs)
+        SimulatorWorker(target, settings.base_port + i, i, options, seeds[i]) for i in range(num_envs)
     ]
     return WorkerPool(workers, restart_limits(options))
 
@@ -70,17 +69,15 @@ def make_grpc(target: str, options: RunOptions, num_envs: int, seed: int, **_: A
             f"env grpc:{target} is not a list of addresses: write grpc://host:port or grpc://host:port,host:port."
         )
     seeds = copy_seeds(seed, len(addresses))
-    workers: list[Worker] = [
-        RemoteWorker(a, i, options, seeds[i], concurrent=len(addresses) > 1) for i, a in enumerate(addresses)
-    ]
+    workers: list[Worker] = [RemoteWorker(a, i, options, seeds[i]) for i, a in enumerate(addresses)]
     return WorkerPool(workers, restart_limits(options))
 
 
 class RemoteWorker(Worker):
     """A simulator at a gRPC address; a restart connects to it again."""
 
-    def __init__(self, address: str, index: int, options: RunOptions, seed: int, concurrent: bool = False) -> None:
-        self.address, self.options, self.seed, self.concurrent = address, options, seed, concurrent
+    def __init__(self, address: str, index: int, options: RunOptions, seed: int) -> None:
+        self.address, self.options, self.seed = address, options, seed
         self.label = f"simulator {index} at {address}"
         self.env: RemoteEnvironment | None = None
         self._pending: Callable[[], StepResult | None] = lambda: None
@@ -106,14 +103,12 @@ class RemoteWorker(Worker):
         return self.env.specs
 
     def submit(self, kind: str, payload: Any = None) -> None:
-        """With ``concurrent`` (several simulators), steps go out at once so that every simulator
-        works at the same time; everything else runs on collect."""
+        """Steps go out at once, so that every simulator works at the same time; everything
+        else runs on collect."""
         env = self.env
         assert env is not None
-        if kind == "step" and self.concurrent:
+        if kind == "step":
             self._pending = env.step_async(payload)
-        elif kind == "step":
-            self._pending = lambda: env.step(payload)
         elif kind == "reset":
             self._pending = env.reset
         else:
@@ -128,7 +123,7 @@ class RemoteWorker(Worker):
     def kill(self) -> None:
         """Drop the connection without waiting for the simulator."""
         if self.env is not None:
-            self.env._channel.close()
+            self.env.abandon()
             self.env = None
 
     def close(self) -> None:
@@ -141,10 +136,8 @@ class RemoteWorker(Worker):
 class SimulatorWorker(RemoteWorker):
     """A simulator process this trainer launches on ``port`` and restarts when it fails."""
 
-    def __init__(
-        self, executable: str, port: int, index: int, options: RunOptions, seed: int, concurrent: bool = False
-    ) -> None:
-        super().__init__(f"127.0.0.1:{port}", index, options, seed, concurrent)
+    def __init__(self, executable: str, port: int, index: int, options: RunOptions, seed: int) -> None:
+        super().__init__(f"127.0.0.1:{port}", index, options, seed)
         self.executable, self.port, self.index = executable, port, index
         self.label = f"simulator {index} ({executable}, port {port})"
         self.process: subprocess.Popen[bytes] | None = None

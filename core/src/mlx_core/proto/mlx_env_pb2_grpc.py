@@ -49,6 +49,11 @@ class EnvironmentStub:
                 request_serializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.SerializeToString,
                 response_deserializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.FromString,
                 _registered_method=True)
+        self.StepStream = channel.stream_stream(
+                '/mlx.env.v1.Environment/StepStream',
+                request_serializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.SerializeToString,
+                response_deserializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.FromString,
+                _registered_method=True)
         self.SetParameters = channel.unary_unary(
                 '/mlx.env.v1.Environment/SetParameters',
                 request_serializer=mlx__core_dot_proto_dot_mlx__env__pb2.SetParametersRequest.SerializeToString,
@@ -82,6 +87,14 @@ class EnvironmentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StepStream(self, request_iterator, context):
+        """Step as a stream: one StepResult per StepRequest, in order. The mlx trainer uses it (a
+        message on an open stream costs less than a new call); a simulator may offer either.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetParameters(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -109,6 +122,11 @@ def add_EnvironmentServicer_to_server(servicer, server):
             ),
             'Step': grpc.unary_unary_rpc_method_handler(
                     servicer.Step,
+                    request_deserializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.FromString,
+                    response_serializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.SerializeToString,
+            ),
+            'StepStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.StepStream,
                     request_deserializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.FromString,
                     response_serializer=mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.SerializeToString,
             ),
@@ -202,6 +220,33 @@ class Environment:
             request,
             target,
             '/mlx.env.v1.Environment/Step',
+            mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.SerializeToString,
+            mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/mlx.env.v1.Environment/StepStream',
             mlx__core_dot_proto_dot_mlx__env__pb2.StepRequest.SerializeToString,
             mlx__core_dot_proto_dot_mlx__env__pb2.StepResult.FromString,
             options,

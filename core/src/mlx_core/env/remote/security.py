@@ -59,28 +59,34 @@ def channel_credentials(tls_ca: str | None) -> grpc.ChannelCredentials | None:
     return grpc.ssl_channel_credentials(root_certificates=read_pem(tls_ca, "TLS certificate (env_settings.tls_ca)"))
 
 
-class TokenCheck(grpc.ServerInterceptor):
+class TokenCheck(grpc.aio.ServerInterceptor):
     """Refuses every call whose ``authorization`` metadata is not ``Bearer <token>``."""
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
-
-        def refuser(message: str) -> grpc.RpcMethodHandler:
-            def refuse(request: Any, context: grpc.ServicerContext) -> None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-            return grpc.unary_unary_rpc_method_handler(refuse)
-
         hint = "set env_settings.token or $MLX_ENV_TOKEN to the server's token"
-        self._missing = refuser(f"this environment server requires a token: {hint}")
-        self._wrong = refuser(f"the token does not match this environment server's: {hint}")
+        self._missing = f"this environment server requires a token: {hint}"
+        self._wrong = f"the token does not match this environment server's: {hint}"
 
-    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         """Pass the call on when its token matches (constant-time comparison), else refuse it."""
+        message = self._missing
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 given = value.encode() if isinstance(value, str) else value
                 if hmac.compare_digest(given, self._expected):
-                    return continuation(handler_call_details)
-                return self._wrong
-        return self._missing
+                    return await continuation(handler_call_details)
+                message = self._wrong
+                break
+        return _refusal(message, streaming=handler_call_details.method.endswith("/StepStream"))
+
+
+def _refusal(message: str, streaming: bool) -> grpc.RpcMethodHandler:
+    """A handler that answers UNAUTHENTICATED, of the same kind as the method it stands in for."""
+
+    async def refuse(request: Any, context: Any) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    if streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse)
+    return grpc.unary_unary_rpc_method_handler(refuse)
