@@ -23,6 +23,27 @@ YAML
 $PY -m mlx_core.cli run examples/goal1d.yaml --run-id ppo-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/ppo.log"
 $PY -m mlx_core.cli run /tmp/sac-goal.yaml --run-id sac-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/sac.log"
 $PY -m mlx_core.cli run examples/cartpole.yaml --run-id cartpole-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/cartpole.log"
+# the two-behavior simulator, launched twice as an executable, over gRPC
+cat > /tmp/arena.yaml <<'YAML'
+env_settings: {env: examples/simulator/two_behaviors.py, num_envs: 2, base_port: 6105, seed: 1}
+behaviors:
+  Mover:
+    trainer: ppo
+    max_steps: 12000
+    time_horizon: 32
+    summary_freq: 3000
+    hyperparameters: {batch_size: 64, buffer_size: 512, learning_rate: 0.001, beta: 0.005, num_epoch: 3}
+    network_settings: {hidden_units: 32, num_layers: 2, normalize: true}
+  Picker:
+    trainer: ppo
+    max_steps: 12000
+    time_horizon: 32
+    summary_freq: 3000
+    hyperparameters: {batch_size: 64, buffer_size: 512, learning_rate: 0.001, beta: 0.005, num_epoch: 3}
+    network_settings: {hidden_units: 32, num_layers: 2}
+YAML
+$PY -m mlx_core.cli run /tmp/arena.yaml --run-id arena-cuda --torch-device cuda --results-dir /tmp/r --force 2> "$OUTDIR/arena.log"
+grep -h "Mean Reward" "$OUTDIR/arena.log" | tail -2
 grep -h trainer_created "$OUTDIR"/*.log
 $PY -m mlx_core.cli eval /tmp/r/ppo-cuda/Goal1DDiscrete/Goal1DDiscrete.onnx --env Goal1DDiscrete --episodes 50
 $PY -m mlx_core.cli eval /tmp/r/sac-cuda/Goal1DContinuous/Goal1DContinuous.onnx --env Goal1DContinuous --episodes 50

@@ -311,6 +311,9 @@ class WorkerPool(Environment):
 
     def step(self, actions: dict[str, ActionTuple]) -> StepResult:
         """Send each copy its rows of the actions, then merge the answers (restarting failures)."""
+        if len(self.workers) == 1:  # one copy (a single simulator): its actions are all of them
+            self.workers[0].submit("step", actions)
+            return self._merge([self._collect(0)])
         offsets = {name: np.cumsum([0, *counts]) for name, counts in self._counts.items()}
         for w, worker in enumerate(self.workers):
             part = {
@@ -400,6 +403,13 @@ class WorkerPool(Environment):
         return np.int64((self._generation[index] * len(self.workers) + index) << ID_BITS)
 
     def _merge(self, results: list[StepResult | None]) -> StepResult:
+        if len(results) == 1 and self._generation[0] == 0 and not self._lost and results[0] is not None:
+            # one copy that never restarted: its ids need no offset, its result passes as it is
+            only = results[0]
+            for name, spec in self._specs.items():
+                if name not in only:
+                    only[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
+            return only
         merged: StepResult = {}
         for name, spec in self._specs.items():
             decisions: list[DecisionSteps] = []

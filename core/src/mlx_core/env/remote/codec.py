@@ -29,6 +29,9 @@ PROTOCOL_VERSION = 1
 """Bumped when a message changes meaning; both sides compare it in Initialize."""
 
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("float32", "float64", "int32", "int64", "uint8", "bool")}
+# arrays already in the wire's byte order (native dtypes on little-endian machines) are sent as they are
+_WIRE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+_FLOAT32, _INT64 = np.dtype(np.float32), np.dtype(np.int64)
 
 
 class ProtocolError(ValueError):
@@ -44,12 +47,15 @@ def to_tensor(array: np.ndarray) -> pb.Tensor:
 def fill_tensor(tensor: pb.Tensor, array: np.ndarray) -> pb.Tensor:
     """Write an array into a Tensor message in place (no intermediate message to copy)."""
     array = np.asarray(array)
-    name = array.dtype.name
-    if name not in _DTYPES:
-        raise ProtocolError(f"arrays of dtype {array.dtype} cannot travel; use one of {', '.join(_DTYPES)}")
+    name = _WIRE_NAMES.get(array.dtype)
+    if name is None:  # big-endian, or not a wire dtype
+        name = array.dtype.name
+        if name not in _DTYPES:
+            raise ProtocolError(f"arrays of dtype {array.dtype} cannot travel; use one of {', '.join(_DTYPES)}")
+        array = array.astype(_DTYPES[name])
     tensor.dtype = name
     tensor.shape[:] = array.shape
-    tensor.data = array.astype(_DTYPES[name], copy=False).tobytes(order="C")
+    tensor.data = array.tobytes(order="C")
     return tensor
 
 
@@ -260,8 +266,8 @@ def actions_from_proto(
         asked = waiting.get(message.behavior)
         n, mask = (0, None) if asked is None else (len(asked), asked.action_mask)
         where = f"actions for behavior {message.behavior!r}"
-        continuous = _action_array(message.continuous, (n, spec.action_spec.continuous_size), np.float32, where, "continuous")
-        discrete = _action_array(message.discrete, (n, spec.action_spec.discrete_size), np.int64, where, "discrete")
+        continuous = _action_array(message.continuous, (n, spec.action_spec.continuous_size), _FLOAT32, where, "continuous")
+        discrete = _action_array(message.discrete, (n, spec.action_spec.discrete_size), _INT64, where, "discrete")
         if not np.isfinite(continuous).all():
             raise ProtocolError(f"{where}: continuous actions hold NaN or infinite values")
         if discrete.size:
@@ -280,7 +286,7 @@ def actions_from_proto(
     return actions
 
 
-def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: type, where: str, kind: str) -> np.ndarray:
+def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: np.dtype, where: str, kind: str) -> np.ndarray:
     array: np.ndarray
     if not tensor.dtype:  # an unset field: no actions of this kind
         array = np.zeros((shape[0], 0), dtype)
@@ -288,8 +294,8 @@ def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: type, where:
         array = from_tensor(tensor, f"{where} ({kind})")
     if array.shape != shape:
         raise ProtocolError(f"{where}: {kind} actions have shape {array.shape}; expected {shape} (one row per waiting agent)")
-    if array.dtype != np.dtype(dtype):
-        if np.dtype(dtype).kind == array.dtype.kind or (array.dtype.kind in "iu" and np.dtype(dtype).kind == "i"):
+    if array.dtype != dtype:
+        if dtype.kind == array.dtype.kind or (array.dtype.kind in "iu" and dtype.kind == "i"):
             return array.astype(dtype)
-        raise ProtocolError(f"{where}: {kind} actions have dtype {array.dtype}; expected {np.dtype(dtype).name}")
+        raise ProtocolError(f"{where}: {kind} actions have dtype {array.dtype}; expected {dtype.name}")
     return array
