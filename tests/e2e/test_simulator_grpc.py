@@ -184,3 +184,36 @@ def test_a_port_in_use_is_named(tmp_path: Path) -> None:
     message = done.stderr.strip().splitlines()[-1]
     assert f"Port {port}" in message and "already in use" in message and "--base-port" in message
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) -> None:
+    """Ctrl-C closes the simulators in order; a killed trainer takes them with it (Linux)."""
+    port = free_port_pair()
+    config = write_config(tmp_path, port, mover_steps=10_000_000, picker_steps=10_000_000)
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "mlx_core.cli", "run", str(config), "--run-id", "orphans"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "results" / "orphans" / "run_logs" / "log.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        simulators = simulator_pids(port) + simulator_pids(port + 1)
+        assert len(simulators) == 2
+        trainer.send_signal(how)
+        _, stderr = trainer.communicate(timeout=60)
+        if how == signal.SIGINT:
+            assert trainer.returncode == 0, stderr[-2000:]
+        deadline = time.monotonic() + 10
+        while (simulator_pids(port) or simulator_pids(port + 1)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert simulator_pids(port) == [] and simulator_pids(port + 1) == []
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()

@@ -466,3 +466,11 @@ def test_result_naming_a_behavior_twice_is_refused() -> None:
     message.behaviors.append(message.behaviors[0])
     with pytest.raises(ProtocolError, match="'Grid'"):
         result_from_proto(message, SPECS)
+
+
+def test_result_with_a_duplicate_agent_id_is_refused() -> None:
+    message = _grid_message()
+    ids = message.behaviors[0].decisions.agent_id
+    ids.CopyFrom(to_tensor(np.zeros(from_tensor(ids, "ids").shape, np.int64)))
+    with pytest.raises(ProtocolError, match="same agent id twice"):
+        result_from_proto(message, SPECS)

@@ -156,6 +156,8 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
         d = steps.decisions
         agent_id = _vector(d.agent_id, f"{where} decision agent_id", np.int64)
         n = len(agent_id)
+        if n > 1 and len(np.unique(agent_id)) != n:
+            raise ProtocolError(f"{where} asks for decisions for the same agent id twice in one result")
         decisions = DecisionSteps(
             obs=_observations(d.observations, spec, n, f"{where} decision"),
             reward=_rewards(d.reward, n, f"{where} decision reward"),
@@ -296,6 +298,7 @@ def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: np.dtype, wh
         raise ProtocolError(f"{where}: {kind} actions have shape {array.shape}; expected {shape} (one row per waiting agent)")
     if array.dtype != dtype:
         if dtype.kind == array.dtype.kind or (array.dtype.kind in "iu" and dtype.kind == "i"):
-            return array.astype(dtype)
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which is refused next
+                return array.astype(dtype)
         raise ProtocolError(f"{where}: {kind} actions have dtype {array.dtype}; expected {dtype.name}")
     return array
