@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import run_mlx
+from tests.conftest import run_mlx, start_mlx, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR = ROOT / "examples" / "simulator" / "two_behaviors.py"
@@ -123,17 +121,9 @@ def test_ppo_learns_both_behaviors_of_two_launched_simulators(tmp_path: Path) ->
 def test_a_simulator_killed_mid_run_is_restarted_and_training_completes(tmp_path: Path) -> None:
     port = free_port_pair()
     config = write_config(tmp_path, port, mover_steps=6000, picker_steps=6000)
-    trainer = subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", "run", str(config), "--run-id", "killed"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    trainer = start_mlx("run", str(config), "--run-id", "killed", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "results" / "killed" / "run_logs" / "log.jsonl").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until((tmp_path / "results" / "killed" / "run_logs" / "log.jsonl").exists)
         time.sleep(2.0)  # training is under way
         victims = simulator_pids(port + 1)
         assert len(victims) == 1, victims
@@ -192,17 +182,9 @@ def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) 
     """Ctrl-C closes the simulators in order; a killed trainer takes them with it (Linux)."""
     port = free_port_pair()
     config = write_config(tmp_path, port, mover_steps=10_000_000, picker_steps=10_000_000)
-    trainer = subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", "run", str(config), "--run-id", "orphans"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    trainer = start_mlx("run", str(config), "--run-id", "orphans", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "results" / "orphans" / "run_logs" / "log.jsonl").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until((tmp_path / "results" / "orphans" / "run_logs" / "log.jsonl").exists)
         time.sleep(1.0)
         simulators = simulator_pids(port) + simulator_pids(port + 1)
         assert len(simulators) == 2
@@ -210,9 +192,7 @@ def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) 
         _, stderr = trainer.communicate(timeout=60)
         if how == signal.SIGINT:
             assert trainer.returncode == 0, stderr[-2000:]
-        deadline = time.monotonic() + 10
-        while (simulator_pids(port) or simulator_pids(port + 1)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not (simulator_pids(port) or simulator_pids(port + 1)), seconds=10)
         assert simulator_pids(port) == [] and simulator_pids(port + 1) == []
     finally:
         if trainer.poll() is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from mlx_core.config.settings import RunOptions
 from mlx_core.env.python import make_python
 from mlx_core.env.workers import ID_BITS, WorkerPool
 from mlx_core.errors import EnvError
+from tests.conftest import start_mlx, wait_until
 
 FLAKY = str(Path(__file__).with_name("flaky_env.py")) + ":FlakyGoal"
 BEHAVIOR = "Goal1DDiscrete"
@@ -164,17 +163,9 @@ def test_no_worker_outlives_the_trainer(tmp_path: Path, how: signal.Signals) -> 
         f"env_settings:\n  env: {FLAKY}\n  num_envs: 2\n  executor: subprocess\n  env_args: [pid_file={pid_file}]\n"
         f"behaviors:\n  {BEHAVIOR}:\n    trainer: ppo\n    max_steps: 10000000\n"
     )
-    trainer = subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", "run", str(config), "--run-id", "orphans"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    trainer = start_mlx("run", str(config), "--run-id", "orphans", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while (not pid_file.exists() or len(pids(pid_file)) < 2) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until((tmp_path / "results" / "orphans" / "run_logs" / "log.jsonl").exists)  # set up, loop starting
         workers = pids(pid_file)
         assert len(workers) == 2
         time.sleep(2.0)  # training is under way
