@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -197,3 +199,55 @@ def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) 
     finally:
         if trainer.poll() is None:
             trainer.kill()
+
+
+@pytest.mark.slow
+def test_trains_with_a_simulator_already_running_at_a_grpc_address(tmp_path: Path) -> None:
+    """``mlx env serve`` in one process, ``mlx run --env grpc://...`` in another."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlx_core.cli", "env", "serve", "Goal1DDiscrete", "--port", "0", "--num-envs", "4"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        ready = server.stderr.readline()
+        address = ready.rsplit(" ", 1)[-1].strip()
+        assert ready.startswith("mlx environment server listening on 127.0.0.1:"), ready
+        config = tmp_path / "remote.yaml"
+        config.write_text("behaviors:\n  Goal1DDiscrete: {trainer: ppo, max_steps: 3000, summary_freq: 1000}\n")
+        done = run_mlx(
+            "run", str(config), "--env", f"grpc://{address}", "--run-id", "remote", "--seed", "1", cwd=tmp_path, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert server.wait(timeout=10) == 0  # the trainer closed the session, so the server left
+    finally:
+        if server.poll() is None:
+            server.kill()
+    run = tmp_path / "results" / "remote"
+    assert (run / "Goal1DDiscrete" / "Goal1DDiscrete.onnx").is_file()
+    assert scalars(run, "Goal1DDiscrete", "Environment/Cumulative Reward")
+
+
+def test_a_message_over_the_size_limit_is_explained(tmp_path: Path) -> None:
+    from mlx_core.env.remote import RemoteEnvironment
+    from mlx_core.errors import EnvError
+
+    # 70,000 copies of MaskedGrid: a reset result of 70,000 x 4 float32 observations is over 1 MB
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlx_core.cli", "env", "serve", "MaskedGrid", "--port", "0", "--num-envs", "70000"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        address = server.stderr.readline().rsplit(" ", 1)[-1].strip()
+        env = RemoteEnvironment(address, max_message_mb=1, timeout=30)
+        with pytest.raises(EnvError, match="larger than the limit.*max_message_mb"):
+            env.reset()
+        env.close()
+    finally:
+        server.kill()
+        server.wait()

@@ -251,6 +251,11 @@ class RemoteEnvironment(Environment):
             return WorkerFailure(f"the simulator at {self.address} failed: {code.name}: {details}")
         if code == grpc.StatusCode.UNAUTHENTICATED:
             return EnvError(f"The simulator at {self.address} refused this trainer: {details}.")
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return EnvError(
+                f"A message to or from the simulator at {self.address} is larger than the limit ({details}); raise "
+                "env_settings.max_message_mb here and --max-message-mb on the server, or send fewer agents per step."
+            )
         return EnvError(f"The simulator at {self.address} rejected a request ({code.name}): {details}.")
 
     def _result(self, message: pb.StepResult) -> StepResult:
