@@ -31,7 +31,7 @@ PROTOCOL_VERSION = 1
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("float32", "float64", "int32", "int64", "uint8", "bool")}
 # arrays already in the wire's byte order (native dtypes on little-endian machines) are sent as they are
 _WIRE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
-_FLOAT32, _INT64 = np.dtype(np.float32), np.dtype(np.int64)
+_FLOAT32, _FLOAT64, _INT64, _BOOL = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
 
 
 class ProtocolError(ValueError):
@@ -154,9 +154,9 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             raise ProtocolError(f"the result holds behavior {steps.behavior!r} twice")
         where = f"behavior {steps.behavior!r}"
         d = steps.decisions
-        agent_id = _vector(d.agent_id, f"{where} decision agent_id", np.int64)
+        agent_id = _vector(d.agent_id, f"{where} decision agent_id", _INT64)
         n = len(agent_id)
-        if n > 1 and len(np.unique(agent_id)) != n:
+        if n > 1 and len(set(agent_id.tolist())) != n:  # a set: several times faster than np.unique here
             raise ProtocolError(f"{where} asks for decisions for the same agent id twice in one result")
         decisions = DecisionSteps(
             obs=_observations(d.observations, spec, n, f"{where} decision"),
@@ -166,13 +166,13 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
         )
         if steps.HasField("terminals"):
             t = steps.terminals
-            agent_id = _vector(t.agent_id, f"{where} terminal agent_id", np.int64)
+            agent_id = _vector(t.agent_id, f"{where} terminal agent_id", _INT64)
             n = len(agent_id)
             terminals = TerminalSteps(
                 obs=_observations(t.observations, spec, n, f"{where} terminal"),
                 reward=_rewards(t.reward, n, f"{where} terminal reward"),
                 agent_id=agent_id,
-                interrupted=_vector(t.interrupted, f"{where} terminal interrupted", np.bool_, n),
+                interrupted=_vector(t.interrupted, f"{where} terminal interrupted", _BOOL, n),
             )
         else:  # unset: no agent finished
             terminals = TerminalSteps.empty(spec)
@@ -186,21 +186,21 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
     return result, stats
 
 
-def _vector(tensor: pb.Tensor, what: str, dtype: type, length: int | None = None) -> np.ndarray:
+def _vector(tensor: pb.Tensor, what: str, dtype: np.dtype, length: int | None = None) -> np.ndarray:
     array = from_tensor(tensor, what) if tensor.dtype else np.zeros(0, dtype)
     if array.ndim != 1 or (length is not None and len(array) != length):
         expected = "a vector" if length is None else f"a vector of {length} values (one per agent)"
         raise ProtocolError(f"{what} has shape {array.shape}; expected {expected}")
-    if array.dtype != np.dtype(dtype):
-        if dtype is np.int64 and array.dtype.kind in "iu":
+    if array.dtype != dtype:
+        if dtype == _INT64 and array.dtype.kind in "iu":
             return array.astype(np.int64)
-        raise ProtocolError(f"{what} has dtype {array.dtype}; expected {np.dtype(dtype).name}")
+        raise ProtocolError(f"{what} has dtype {array.dtype}; expected {dtype.name}")
     return array
 
 
 def _rewards(tensor: pb.Tensor, n: int, what: str) -> np.ndarray:
     wide = tensor.dtype == "float64"
-    reward = _vector(tensor, what, np.float64 if wide else np.float32, n)
+    reward = _vector(tensor, what, _FLOAT64 if wide else _FLOAT32, n)
     if wide:
         reward = reward.astype(np.float32)
     if not np.isfinite(reward).all():
