@@ -350,11 +350,7 @@ def env_serve(
     arguments = [a for text in env_args for a in shlex.split(text)]
     settings = attrs.evolve(options.env_settings, env=env_name, num_envs=num_envs, seed=seed, env_args=arguments or None)
     environment = make_environment(attrs.evolve(options, env_settings=settings), get_plugins(), seed)
-    try:
-        serve(environment, port, host, token=token, tls_cert=tls_cert, tls_key=tls_key, max_message_mb=max_message_mb)
-    except BaseException:
-        environment.close()
-        raise
+    serve(environment, port, host, token=token, tls_cert=tls_cert, tls_key=tls_key, max_message_mb=max_message_mb)
 
 
 if __name__ == "__main__":  # pragma: no cover

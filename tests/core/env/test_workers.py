@@ -177,3 +177,30 @@ def test_no_worker_outlives_the_trainer(tmp_path: Path, how: signal.Signals) -> 
     finally:
         if trainer.poll() is None:
             trainer.kill()
+
+
+def test_pools_served_by_mlx_env_serve_can_be_pooled_again() -> None:
+    """Two ``mlx env serve --num-envs 2``-like servers (pools whose ids use the high bits) behind
+    one trainer pool: every agent keeps one distinct id, and the copies are seeded."""
+    from mlx_core.env.executable import make_grpc
+    from mlx_core.env.remote import start_server
+
+    servers = [start_server(make(2, seed=-1), 0) for _ in range(2)]
+    try:
+        outer = make_grpc("//" + ",".join(f"127.0.0.1:{s.port}" for s in servers), options(), 2, 7)
+        result = outer.reset()
+        ids = result[BEHAVIOR][0].agent_id
+        assert len(set(ids.tolist())) == 4
+        seen_terminal = False
+        for _ in range(40):  # episodes end (max 30 steps) and start again: ids stay distinct
+            result = step_right(outer, result)
+            decisions, terminals = result[BEHAVIOR]
+            assert len(decisions) == 4 and len(set(decisions.agent_id.tolist())) == 4
+            seen_terminal |= len(terminals) > 0
+            if len(terminals):
+                assert set(terminals.agent_id.tolist()) <= set(decisions.agent_id.tolist())  # same agents go on
+        assert seen_terminal
+        outer.close()
+    finally:
+        for server in servers:
+            server.stop()

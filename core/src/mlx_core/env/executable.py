@@ -111,6 +111,8 @@ class RemoteWorker(Worker):
             self._pending = env.step_async(payload)
         elif kind == "reset":
             self._pending = env.reset
+        elif kind == "seed":  # the protocol seeds in Initialize: the new seed applies from the next connection
+            self._pending = lambda: None
         else:
             self._pending = lambda: env.set_parameters(payload)  # type: ignore[func-returns-value]
 
@@ -231,12 +233,14 @@ class SimulatorWorker(RemoteWorker):
             if grace:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=grace)
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
+            # the whole session goes, even when its leader has already exited: helpers it started
+            # (which PR_SET_PDEATHSIG does not reach) would otherwise keep running and hold the port
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                if process.poll() is None:
                     process.kill()
-                process.wait()
+            process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -4,8 +4,10 @@ behind gRPC; crashed or hung copies are restarted within limits.
 :class:`WorkerPool` merges the copies' results so that each behavior's agents from every
 copy arrive together (one batched policy forward per step) and splits the actions back.
 Agent ids are made unique across copies by adding ``(generation * copies + copy) << 40``
-to each copy's own ids; a restarted copy gets a new generation, so its fresh agents never
-collide with the ones it had before.
+to each copy's own ids (one vectorised addition per step); a restarted copy gets a new
+generation, so its fresh agents never collide with the ones it had before. A copy whose ids
+do not fit below 2**40 (a pool served by ``mlx env serve --num-envs``, a simulator with
+random 64-bit ids) gets a table instead, which gives each of its agents a compact id.
 
 A copy that fails (its process exits, it raises, it does not answer within
 ``env_settings.timeout_wait`` seconds, its simulator goes away) is killed and started again;
@@ -23,6 +25,7 @@ import collections
 import contextlib
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -43,7 +46,10 @@ if TYPE_CHECKING:
 log = get_logger()
 
 ID_BITS = 40
-"""Agent ids of each copy must be below 2**40; the bits above tell copies apart."""
+"""Agent ids below 2**40 are offset per copy; the bits above tell copies apart."""
+
+_TABLE_IDS = 1 << 62
+"""Where the ids handed out by the table for out-of-range ids start (above every offset)."""
 
 EnvFactory = Callable[[int], Environment]
 """Creates one copy from its seed (-1: unseeded); picklable for worker processes."""
@@ -68,6 +74,7 @@ class Worker(abc.ABC):
     a request, ``collect`` its answer (a :class:`WorkerFailure` when the copy failed)."""
 
     label: str = "worker"
+    seed: int = -1  # the copy's seed, used again when it is restarted
 
     @abc.abstractmethod
     def start(self, parameters: Mapping[str, float]) -> dict[str, BehaviorSpec]:
@@ -122,13 +129,15 @@ class InlineWorker(Worker):
 
 
 def _run_request(env: Environment, kind: str, payload: Any) -> tuple[StepResult | None, dict[str, list[float]]]:
+    result: StepResult | None = None
     if kind == "reset":
-        result: StepResult | None = env.reset()
+        result = env.reset()
     elif kind == "step":
         result = env.step(payload)
+    elif kind == "seed":
+        env.seed(payload)
     else:
         env.set_parameters(payload)
-        result = None
     stats = {k: list(np.atleast_1d(np.asarray(v, dtype=np.float64)).tolist()) for k, v in env.stats().items()}
     return result, stats
 
@@ -136,7 +145,10 @@ def _run_request(env: Environment, kind: str, payload: Any) -> tuple[StepResult 
 def _process_main(conn: Connection, factory: EnvFactory, seed: int, parameters: dict[str, float]) -> None:
     """The loop of a worker process: create the copy, answer requests until told to stop."""
     die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's: it stops us in order
+    # Ctrl-C, or a SIGTERM to the whole process group, is the trainer's to handle: it stops us in order
+    if hasattr(os, "setsid"):
+        os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         env = factory(seed)
         if parameters:
@@ -176,11 +188,17 @@ class ProcessWorker(Worker):
         """Start the process and wait for the copy's specs."""
         context = multiprocessing.get_context("spawn")  # no forked torch or gRPC threads in the child
         parent_end, child_end = context.Pipe()
-        self.process = context.Process(
+        process = context.Process(
             target=_process_main, args=(child_end, self.factory, self.seed, dict(parameters)), daemon=True
         )
-        self.process.start()
-        child_end.close()  # so that a dead child shows as EOF here
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # so that a dead child shows as EOF here
+        self.process = process
         self.conn = parent_end
         kind, payload = self._receive()
         if kind != "ready":
@@ -278,17 +296,19 @@ class WorkerPool(Environment):
         self._counts: dict[str, list[int]] = {}
         self._stats: dict[str, list[float]] = {}
         self._lost: dict[str, list[TerminalSteps]] = {}
+        self._tables: dict[tuple[int, str], dict[int, int]] = {}  # (copy, behavior) -> raw id -> id
+        self._next_table_id = _TABLE_IDS
         try:
             specs = [self._start(w) for w in range(len(workers))]
+            for index, other in enumerate(specs[1:], start=1):
+                if other != specs[0]:
+                    raise EnvError(
+                        f"Environment copies disagree on their behaviors: {workers[0].label} has {specs[0]} but "
+                        f"{workers[index].label} has {other}. Every copy must declare the same behaviors."
+                    )
         except BaseException:
             self.close()
             raise
-        for index, other in enumerate(specs[1:], start=1):
-            if other != specs[0]:
-                raise EnvError(
-                    f"Environment copies disagree on their behaviors: {workers[0].label} has {specs[0]} but "
-                    f"{workers[index].label} has {other}. Every copy must declare the same behaviors."
-                )
         self._specs = specs[0]
 
     def _start(self, index: int) -> dict[str, BehaviorSpec]:
@@ -327,6 +347,15 @@ class WorkerPool(Environment):
             worker.submit("step", part)
         return self._merge([self._collect(w) for w in range(len(self.workers))])
 
+    def seed(self, seed: int) -> None:
+        """Re-seed the copies (copy ``i`` with ``seed + i``), e.g. when a trainer's Initialize
+        reaches a pool served by ``mlx env serve --num-envs``."""
+        for worker, copy_seed in zip(self.workers, copy_seeds(seed, len(self.workers))):
+            worker.seed = copy_seed  # a copy started again later uses it too
+            worker.submit("seed", copy_seed)
+        for w in range(len(self.workers)):
+            self._collect(w, restart=False)
+
     def set_parameters(self, parameters: dict[str, float]) -> None:
         """Send the parameters to every copy (and to copies started later)."""
         self._parameters.update(parameters)
@@ -355,7 +384,7 @@ class WorkerPool(Environment):
             result, stats = worker.collect()
         except WorkerFailure as failure:
             if not restart:
-                raise EnvError(f"{worker.label} failed while setting environment parameters: {failure}") from None
+                raise EnvError(f"{worker.label} failed while being seeded or given parameters: {failure}") from None
             return self._restart(index, str(failure))
         for name, values in stats.items():
             self._stats.setdefault(name, []).extend(values)
@@ -364,43 +393,70 @@ class WorkerPool(Environment):
         return result
 
     def _restart(self, index: int, reason: str) -> StepResult:
-        """Replace a failed copy; its waiting agents' episodes end as interrupted at their last
-        observation (with the ids they had), and the new copy's agents get a new generation."""
+        """Replace a failed copy (again, while restarting fails, within the limits); its waiting
+        agents' episodes end as interrupted at their last observation, with the ids they had,
+        and the new copy's agents get a new generation."""
         worker = self.workers[index]
-        stop = self.limits.record()
-        log.warning("worker_restarted", worker=worker.label, reason=reason, restarts=self.limits.total)
-        worker.kill()
-        if stop is not None:
-            raise EnvError(
-                f"Stopping: {worker.label} failed ({reason}) and that makes {stop}. Fix the environment, or raise "
-                "the limits in env_settings (max_lifetime_restarts, restarts_rate_limit_n, "
-                "restarts_rate_limit_period_s; -1 turns a limit off)."
-            )
         lost, self._last[index] = self._last[index], None
         if lost is not None:
-            offset = self._offset(index)
             for name, (waiting, _) in lost.items():
                 if len(waiting):
                     self._lost.setdefault(name, []).append(
                         TerminalSteps(
                             obs=list(waiting.obs),
                             reward=np.zeros(len(waiting), np.float32),
-                            agent_id=waiting.agent_id + offset,
+                            agent_id=self._ids(index, name, waiting.agent_id),
                             interrupted=np.ones(len(waiting), bool),
                         )
                     )
-        self._generation[index] += 1
-        try:
-            worker.start(self._parameters)
-        except WorkerFailure as failure:
-            return self._restart(index, f"restarting failed: {failure}")
-        worker.submit("reset")
-        fresh = self._collect(index)
-        assert fresh is not None
-        return fresh
+        for key in [key for key in self._tables if key[0] == index]:
+            del self._tables[key]
+        while True:
+            stop = self.limits.record()
+            log.warning("worker_restarted", worker=worker.label, reason=reason, restarts=self.limits.total)
+            worker.kill()
+            if stop is not None:
+                raise EnvError(
+                    f"Stopping: {worker.label} failed ({reason}) and that makes {stop}. Fix the environment, or "
+                    "raise the limits in env_settings (max_lifetime_restarts, restarts_rate_limit_n, "
+                    "restarts_rate_limit_period_s; -1 turns a limit off)."
+                )
+            self._generation[index] += 1
+            try:
+                worker.start(self._parameters)
+                worker.submit("reset")
+                fresh, stats = worker.collect()
+            except WorkerFailure as failure:
+                reason = f"restarting failed: {failure}"
+                continue
+            for name, values in stats.items():
+                self._stats.setdefault(name, []).extend(values)
+            assert fresh is not None
+            self._last[index] = fresh
+            return fresh
 
-    def _offset(self, index: int) -> np.int64:
-        return np.int64((self._generation[index] * len(self.workers) + index) << ID_BITS)
+    def _ids(self, index: int, behavior: str, ids: np.ndarray, asking: np.ndarray | None = None) -> np.ndarray:
+        """This copy's ids made unique across copies and generations (see the module docstring).
+
+        For terminal ids, ``asking`` holds the raw ids that ask for a decision in the same
+        result: the table forgets the ended agents that are not among them.
+        """
+        if len(self.workers) == 1 and self._generation[index] == 0:
+            return ids  # a lone copy that never restarted: its ids are unique as they are
+        if not len(ids) or (int(ids.min()) >= 0 and int(ids.max()) < 1 << ID_BITS):
+            return ids + np.int64((self._generation[index] * len(self.workers) + index) << ID_BITS)
+        table = self._tables.setdefault((index, behavior), {})
+        out = np.empty(len(ids), np.int64)
+        for i, raw in enumerate(ids.tolist()):  # per agent, but only for ids the offsets cannot take
+            found = table.get(raw)
+            if found is None:
+                found = table[raw] = self._next_table_id
+                self._next_table_id += 1
+            out[i] = found
+        if asking is not None:
+            for raw in set(ids.tolist()) - set(asking.tolist()):
+                table.pop(raw, None)
+        return out
 
     def _merge(self, results: list[StepResult | None]) -> StepResult:
         if len(results) == 1 and self._generation[0] == 0 and not self._lost and results[0] is not None:
@@ -418,14 +474,10 @@ class WorkerPool(Environment):
             for w, result in enumerate(results):
                 assert result is not None
                 d, t = result.get(name, (DecisionSteps.empty(spec), TerminalSteps.empty(spec)))
-                if (len(d) and int(d.agent_id.max()) >> ID_BITS) or (len(t) and int(t.agent_id.max()) >> ID_BITS):
-                    raise EnvError(
-                        f"{self.workers[w].label} uses agent ids of 2**{ID_BITS} or more; keep ids below that."
-                    )
-                offset = self._offset(w)
-                decisions.append(DecisionSteps(d.obs, d.reward, d.agent_id + offset, d.action_mask))
+                decisions.append(DecisionSteps(d.obs, d.reward, self._ids(w, name, d.agent_id), d.action_mask))
                 if len(t):
-                    terminals.append(TerminalSteps(t.obs, t.reward, t.agent_id + offset, t.interrupted))
+                    ids = self._ids(w, name, t.agent_id, asking=d.agent_id)
+                    terminals.append(TerminalSteps(t.obs, t.reward, ids, t.interrupted))
                 counts.append(len(d))
             self._counts[name] = counts
             merged[name] = (_concat_decisions(decisions, spec), _concat_terminals(terminals, spec))

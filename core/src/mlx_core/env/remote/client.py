@@ -222,9 +222,9 @@ class RemoteEnvironment(Environment):
             if isinstance(error, grpc.RpcError):
                 raise self._failure(error) from None
             raise WorkerFailure(f"the step stream to {self.address} broke: {error}") from None
-        if response is grpc.aio.EOF:
-            stream, self._stream = self._stream, None
-            raise self._failure_of_code(await stream.code(), await stream.details())
+        if response is grpc.aio.EOF:  # the simulator ended the stream without an error: it is shutting down
+            self._stream = None
+            raise WorkerFailure(f"the simulator at {self.address} ended the step stream")
         return response  # type: ignore[no-any-return]
 
     def _drop_stream(self) -> None:

@@ -119,7 +119,7 @@ class EnvironmentServicer(pb_grpc.EnvironmentServicer):
         self._waiting = {name: decisions for name, (decisions, _) in result.items()}
         try:
             return result_to_proto(result, self._guarded(self.env.stats))
-        except ProtocolError as error:
+        except (ProtocolError, TypeError, ValueError) as error:  # e.g. metrics that are not numbers
             raise _Refusal(grpc.StatusCode.INTERNAL, f"the environment produced a result that cannot be sent: {error}") from None
 
     @staticmethod
