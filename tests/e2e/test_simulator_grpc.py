@@ -201,20 +201,22 @@ def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) 
             trainer.kill()
 
 
+def serve_env(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``mlx env serve <args> --port 0`` in the background, and the address it listens on."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlx_core.cli", "env", "serve", *args, "--port", "0"], cwd=cwd, stderr=subprocess.PIPE, text=True
+    )
+    assert server.stderr is not None
+    ready = server.stderr.readline()
+    assert ready.startswith("mlx environment server listening on 127.0.0.1:"), ready
+    return server, ready.rsplit(" ", 1)[-1].strip()
+
+
 @pytest.mark.slow
 def test_trains_with_a_simulator_already_running_at_a_grpc_address(tmp_path: Path) -> None:
     """``mlx env serve`` in one process, ``mlx run --env grpc://...`` in another."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", "env", "serve", "Goal1DDiscrete", "--port", "0", "--num-envs", "4"],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, address = serve_env(tmp_path, "Goal1DDiscrete", "--num-envs", "4")
     try:
-        assert server.stderr is not None
-        ready = server.stderr.readline()
-        address = ready.rsplit(" ", 1)[-1].strip()
-        assert ready.startswith("mlx environment server listening on 127.0.0.1:"), ready
         config = tmp_path / "remote.yaml"
         config.write_text("behaviors:\n  Goal1DDiscrete: {trainer: ppo, max_steps: 3000, summary_freq: 1000}\n")
         done = run_mlx(
@@ -235,15 +237,8 @@ def test_a_message_over_the_size_limit_is_explained(tmp_path: Path) -> None:
     from mlx_core.errors import EnvError
 
     # 70,000 copies of MaskedGrid: a reset result of 70,000 x 4 float32 observations is over 1 MB
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlx_core.cli", "env", "serve", "MaskedGrid", "--port", "0", "--num-envs", "70000"],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, address = serve_env(tmp_path, "MaskedGrid", "--num-envs", "70000")
     try:
-        assert server.stderr is not None
-        address = server.stderr.readline().rsplit(" ", 1)[-1].strip()
         env = RemoteEnvironment(address, max_message_mb=1, timeout=30)
         with pytest.raises(EnvError, match="larger than the limit.*max_message_mb"):
             env.reset()
