@@ -190,6 +190,12 @@ def test_no_simulator_outlives_the_trainer(tmp_path: Path, how: signal.Signals) 
         time.sleep(1.0)
         simulators = simulator_pids(port) + simulator_pids(port + 1)
         assert len(simulators) == 2
+        if how == signal.SIGINT:  # a launched simulator answers only its trainer (a per-run token)
+            from mlx_core.env.remote import RemoteEnvironment
+            from mlx_core.errors import EnvError
+
+            with pytest.raises(EnvError, match="requires a token"):
+                RemoteEnvironment(f"127.0.0.1:{port}", timeout=10)
         trainer.send_signal(how)
         _, stderr = trainer.communicate(timeout=60)
         if how == signal.SIGINT:

@@ -5,8 +5,9 @@
     path/to/simulator --mlx-port <base_port + i> --width W --height H --quality-level Q
         --time-scale T --target-frame-rate F [--no-graphics] <env_args...>
 
-(a ``.py`` file runs with this Python), and connects to each over gRPC. Each process runs
-in its own session, so Ctrl-C in the terminal reaches only the trainer, which closes the
+(a ``.py`` file runs with this Python, and every simulator gets ``$MLX_ENV_TOKEN``: the
+configured token, or a fresh one per run, which ``serve`` then requires), and connects to
+each over gRPC. Each process runs in its own session, so Ctrl-C in the terminal reaches only the trainer, which closes the
 simulators in order; on Linux each also dies with the trainer, even when the trainer is
 killed. ``env: grpc://host:port[,host:port...]`` connects to simulators already running,
 one worker per address.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlx_core.env.base import BehaviorSpec, Environment, StepResult
 from mlx_core.env.remote.client import RemoteEnvironment, engine_message
+from mlx_core.env.remote.security import TOKEN_VARIABLE, resolve_token
 from mlx_core.env.workers import Worker, WorkerPool, copy_seeds, restart_limits
 from mlx_core.errors import EnvError, WorkerFailure
 
@@ -78,6 +81,7 @@ class RemoteWorker(Worker):
 
     def __init__(self, address: str, index: int, options: RunOptions, seed: int) -> None:
         self.address, self.options, self.seed = address, options, seed
+        self.token = options.env_settings.token
         self.label = f"simulator {index} at {address}"
         self.env: RemoteEnvironment | None = None
         self._pending: Callable[[], StepResult | None] = lambda: None
@@ -86,7 +90,7 @@ class RemoteWorker(Worker):
         settings = self.options.env_settings
         self.env = RemoteEnvironment(
             self.address,
-            token=settings.token,
+            token=self.token,
             tls_ca=settings.tls_ca,
             timeout=settings.timeout_wait,
             max_message_mb=settings.max_message_mb,
@@ -141,6 +145,10 @@ class SimulatorWorker(RemoteWorker):
     def __init__(self, executable: str, port: int, index: int, options: RunOptions, seed: int) -> None:
         super().__init__(f"127.0.0.1:{port}", index, options, seed)
         self.executable, self.port, self.index = executable, port, index
+        # the simulator gets a token through $MLX_ENV_TOKEN (serve() requires it): with none
+        # configured, a fresh one per run keeps other local users from driving it
+        self.launch_token = resolve_token(self.token) or secrets.token_urlsafe(24)
+        self.token = self.launch_token
         self.label = f"simulator {index} ({executable}, port {port})"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -171,7 +179,12 @@ class SimulatorWorker(RemoteWorker):
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the simulator's lifetime, read on failure
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, start_new_session=True
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                start_new_session=True,
+                env={**os.environ, TOKEN_VARIABLE: self.launch_token},
             )
         except OSError as error:
             raise EnvError(f"Cannot launch {self.label}: {error.strerror or error}.") from None
