@@ -54,11 +54,14 @@ else:  # pragma: no cover - Python 3.10
     async def _deadline(seconds: float) -> AsyncIterator[None]:
         task = asyncio.current_task()
         assert task is not None
-        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
+        fired = []
+        handle = asyncio.get_running_loop().call_later(seconds, lambda: (fired.append(True), task.cancel()))
         try:
             yield
         except asyncio.CancelledError:
-            raise asyncio.TimeoutError from None
+            if fired:  # our deadline, not someone else's cancellation
+                raise asyncio.TimeoutError from None
+            raise
         finally:
             handle.cancel()
 
