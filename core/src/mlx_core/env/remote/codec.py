@@ -8,7 +8,6 @@ behavior, the field and what was expected, so neither side fails somewhere deep 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,14 +64,15 @@ def from_tensor(tensor: pb.Tensor, what: str) -> np.ndarray:
     if dtype is None:
         raise ProtocolError(f"{what} has dtype {tensor.dtype!r}; the protocol allows {', '.join(_DTYPES)}")
     shape = tuple(tensor.shape)
-    if any(n < 0 for n in shape):
-        raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
-    expected = math.prod(shape) * dtype.itemsize
-    if len(tensor.data) != expected:
-        raise ProtocolError(
-            f"{what} has {len(tensor.data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}"
-        )
-    return np.frombuffer(tensor.data, dtype=dtype).reshape(shape).copy()
+    data = tensor.data  # read once: every access makes a new bytes object
+    expected = dtype.itemsize
+    for n in shape:
+        if n < 0:
+            raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
+        expected *= n
+    if len(data) != expected:
+        raise ProtocolError(f"{what} has {len(data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 # -- specs ---------------------------------------------------------------------------------
@@ -147,12 +147,13 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
     """
     result: StepResult = {}
     for steps in message.behaviors:
-        spec = specs.get(steps.behavior)
+        behavior = steps.behavior
+        spec = specs.get(behavior)
         if spec is None:
-            raise ProtocolError(f"the result names behavior {steps.behavior!r}, which is not one of {sorted(specs)}")
-        if steps.behavior in result:
-            raise ProtocolError(f"the result holds behavior {steps.behavior!r} twice")
-        where = f"behavior {steps.behavior!r}"
+            raise ProtocolError(f"the result names behavior {behavior!r}, which is not one of {sorted(specs)}")
+        if behavior in result:
+            raise ProtocolError(f"the result holds behavior {behavior!r} twice")
+        where = f"behavior {behavior!r}"
         d = steps.decisions
         agent_id = _vector(d.agent_id, f"{where} decision agent_id", _INT64)
         n = len(agent_id)
@@ -176,7 +177,7 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             )
         else:  # unset: no agent finished
             terminals = TerminalSteps.empty(spec)
-        result[steps.behavior] = (decisions, terminals)
+        result[behavior] = (decisions, terminals)
     for name, spec in specs.items():
         if name not in result:
             result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
