@@ -19,12 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 
-from mlx_core.config.settings import RunOptions
 from mlx_core.env.base import Environment
-from mlx_core.env.factory import make_environment
+from mlx_core.env.factory import environment_for
 from mlx_core.plugins.manager import get_plugins
 
 HERE = Path(__file__).resolve().parent
@@ -32,9 +30,7 @@ ENVS = HERE / "bench_envs.py"
 
 
 def build(target: str, num_envs: int = 1, executor: str = "inline", env_args: list[str] | None = None) -> Environment:
-    options = RunOptions()
-    settings = attrs.evolve(options.env_settings, env=target, num_envs=num_envs, executor=executor, env_args=env_args)
-    return make_environment(attrs.evolve(options, env_settings=settings), get_plugins(), 0)
+    return environment_for(target, get_plugins(), 0, num_envs=num_envs, executor=executor, env_args=env_args)
 
 
 def steps_per_second(env: Environment, seconds: float) -> float:

@@ -339,17 +339,14 @@ def env_serve(
     over the mlx gRPC protocol until the trainer closes the session; trainers connect with
     env: grpc://HOST:PORT."""
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # mlx says what went wrong; gRPC's C logs would repeat it
-    from mlx_core.config.settings import RunOptions
-    from mlx_core.env.factory import make_environment
+    from mlx_core.env.factory import environment_for
     from mlx_core.env.remote import serve
     from mlx_core.logs import configure_logging
     from mlx_core.plugins.manager import get_plugins
 
     configure_logging()
-    options = RunOptions()
     arguments = [a for text in env_args for a in shlex.split(text)]
-    settings = attrs.evolve(options.env_settings, env=env_name, num_envs=num_envs, seed=seed, env_args=arguments or None)
-    environment = make_environment(attrs.evolve(options, env_settings=settings), get_plugins(), seed)
+    environment = environment_for(env_name, get_plugins(), seed, num_envs=num_envs, env_args=arguments or None)
     serve(environment, port, host, token=token, tls_cert=tls_cert, tls_key=tls_key, max_message_mb=max_message_mb)
 
 

@@ -12,7 +12,6 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
-import attrs
 import numpy as np
 import torch
 
@@ -236,14 +235,10 @@ def eval_model(
 
 def _make_env(target: str, num_envs: int, seed: int, plugins: Plugins, render: bool) -> Environment:
     """The environment; with ``render``, a gymnasium one re-created with ``render_mode="rgb_array"``."""
-    from mlx_core.env.factory import make_environment
+    from mlx_core.env.factory import environment_for
     from mlx_core.env.gymnasium import GymnasiumEnvironment
 
-    options = RunOptions()
-    options = attrs.evolve(
-        options, env_settings=attrs.evolve(options.env_settings, env=target, num_envs=num_envs, seed=seed)
-    )
-    environment = make_environment(options, plugins, seed)
+    environment = environment_for(target, plugins, seed, num_envs=num_envs)
     if not render:
         return environment
     environment.close()
@@ -252,9 +247,8 @@ def _make_env(target: str, num_envs: int, seed: int, plugins: Plugins, render: b
             f"--video records gymnasium environments that render RGB frames (render_mode='rgb_array'); "
             f"{target} is not a gymnasium environment and cannot render. Drop --video."
         )
-    rendering = attrs.evolve(options.env_settings, env_args=["render_mode=rgb_array"])
     try:
-        return make_environment(attrs.evolve(options, env_settings=rendering), plugins, seed)
+        return environment_for(target, plugins, seed, num_envs=num_envs, env_args=["render_mode=rgb_array"])
     except EnvError as exc:
         raise MlxError(
             f"--video: {target} cannot be created with render_mode='rgb_array', so it cannot render RGB frames; "

@@ -389,16 +389,21 @@ def test_sigterm_makes_the_server_exit_with_status_0(serve: Callable[..., Server
     assert "Traceback" not in server.stderr
 
 
-def test_port_in_use_fails_with_one_message_naming_the_port(serve: Callable[..., Server], tmp_path: Path) -> None:
-    first = serve("MaskedGrid")
-    second = subprocess.run(
-        [*mlx_command(), "env", "serve", "MaskedGrid", "--port", str(first.port)],
-        cwd=tmp_path,
+def serve_on_taken_port(port: int, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A second ``mlx env serve`` on a port a server already holds."""
+    return subprocess.run(
+        [*mlx_command(), "env", "serve", "MaskedGrid", "--port", str(port)],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=30,
         env=server_environ(),
     )
+
+
+def test_port_in_use_fails_with_one_message_naming_the_port(serve: Callable[..., Server], tmp_path: Path) -> None:
+    first = serve("MaskedGrid")
+    second = serve_on_taken_port(first.port, tmp_path)
     assert second.returncode == 1
     assert "Traceback" not in second.stderr
     assert "listening on" not in second.stderr
@@ -412,14 +417,7 @@ def test_port_in_use_fails_with_one_message_naming_the_port(serve: Callable[...,
 
 def test_port_in_use_message_is_exactly_one_paragraph(serve: Callable[..., Server], tmp_path: Path) -> None:
     first = serve("MaskedGrid")
-    second = subprocess.run(
-        [*mlx_command(), "env", "serve", "MaskedGrid", "--port", str(first.port)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=server_environ(),
-    )
+    second = serve_on_taken_port(first.port, tmp_path)
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1 and second.stderr.startswith("Error: Cannot listen on")
     assert ".." not in second.stderr and "GRPC_VERBOSITY" not in second.stderr

@@ -188,5 +188,11 @@ class Environment(abc.ABC):
         """Release the environment's resources."""
 
     def stats(self) -> dict[str, Any]:
-        """Custom metrics the simulator reports since the last call (name -> value)."""
+        """Custom metrics the simulator reports since the last call (name -> a value or a list
+        of values; :func:`metric_values` reads either)."""
         return {}
+
+
+def metric_values(value: Any) -> list[float]:
+    """A custom metric's value(s) as a list of floats (a number or any sequence of numbers)."""
+    return np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist()  # type: ignore[no-any-return]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
+
 from mlx_core.config.settings import RunOptions
 from mlx_core.env.base import Environment
 from mlx_core.errors import EnvError
@@ -36,3 +40,11 @@ def make_environment(options: RunOptions, plugins: Plugins, seed: int) -> Enviro
             f"the target with a type name ({names})."
         )
     return chosen.factory(target, options=options, num_envs=options.env_settings.num_envs, seed=seed)
+
+
+def environment_for(target: str, plugins: Plugins, seed: int = -1, **env_settings: Any) -> Environment:
+    """The environment ``target`` with default settings except the given ``env_settings`` keys
+    (``num_envs``, ``env_args``, ``executor``, ...): for commands without a configuration file."""
+    options = RunOptions()
+    settings = attrs.evolve(options.env_settings, env=target, seed=seed, **env_settings)
+    return make_environment(attrs.evolve(options, env_settings=settings), plugins, seed)

@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps, Environment, StepResult, TerminalSteps
+from mlx_core.env.base import (
+    ActionTuple,
+    BehaviorSpec,
+    DecisionSteps,
+    Environment,
+    StepResult,
+    TerminalSteps,
+    metric_values,
+)
 from mlx_core.errors import EnvError, WorkerFailure
 from mlx_core.logs import get_logger
 
@@ -138,8 +146,7 @@ def _run_request(env: Environment, kind: str, payload: Any) -> tuple[StepResult 
         env.seed(payload)
     else:
         env.set_parameters(payload)
-    stats = {k: list(np.atleast_1d(np.asarray(v, dtype=np.float64)).tolist()) for k, v in env.stats().items()}
-    return result, stats
+    return result, {key: metric_values(value) for key, value in env.stats().items()}
 
 
 def _process_main(conn: Connection, factory: EnvFactory, seed: int, parameters: dict[str, float]) -> None:
@@ -350,19 +357,15 @@ class WorkerPool(Environment):
     def seed(self, seed: int) -> None:
         """Re-seed the copies (copy ``i`` with ``seed + i``), e.g. when a trainer's Initialize
         reaches a pool served by ``mlx env serve --num-envs``."""
-        for worker, copy_seed in zip(self.workers, copy_seeds(seed, len(self.workers))):
+        seeds = copy_seeds(seed, len(self.workers))
+        for worker, copy_seed in zip(self.workers, seeds):
             worker.seed = copy_seed  # a copy started again later uses it too
-            worker.submit("seed", copy_seed)
-        for w in range(len(self.workers)):
-            self._collect(w, restart=False)
+        self._broadcast("seed", seeds)
 
     def set_parameters(self, parameters: dict[str, float]) -> None:
         """Send the parameters to every copy (and to copies started later)."""
         self._parameters.update(parameters)
-        for worker in self.workers:
-            worker.submit("set_parameters", dict(parameters))
-        for w in range(len(self.workers)):
-            self._collect(w, restart=False)
+        self._broadcast("set_parameters", [dict(parameters)] * len(self.workers))
 
     def stats(self) -> dict[str, Any]:
         """Every copy's custom metrics since the last call."""
@@ -378,6 +381,13 @@ class WorkerPool(Environment):
                 log.warning("worker_close_failed", worker=worker.label, error=str(error))
 
     # -- helpers ---------------------------------------------------------------------------
+    def _broadcast(self, kind: str, payloads: list[Any]) -> None:
+        """A request without a result to every copy (at the same time); a failure stops the run."""
+        for worker, payload in zip(self.workers, payloads):
+            worker.submit(kind, payload)
+        for w in range(len(self.workers)):
+            self._collect(w, restart=False)
+
     def _collect(self, index: int, restart: bool = True) -> StepResult | None:
         worker = self.workers[index]
         try:
@@ -386,6 +396,10 @@ class WorkerPool(Environment):
             if not restart:
                 raise EnvError(f"{worker.label} failed while being seeded or given parameters: {failure}") from None
             return self._restart(index, str(failure))
+        return self._absorb(index, result, stats)
+
+    def _absorb(self, index: int, result: StepResult | None, stats: dict[str, list[float]]) -> StepResult | None:
+        """Keep a copy's metrics for :meth:`stats` and its result for a restart's lost agents."""
         for name, values in stats.items():
             self._stats.setdefault(name, []).extend(values)
         if result is not None:
@@ -429,11 +443,9 @@ class WorkerPool(Environment):
             except WorkerFailure as failure:
                 reason = f"restarting failed: {failure}"
                 continue
-            for name, values in stats.items():
-                self._stats.setdefault(name, []).extend(values)
-            assert fresh is not None
-            self._last[index] = fresh
-            return fresh
+            absorbed = self._absorb(index, fresh, stats)
+            assert absorbed is not None
+            return absorbed
 
     def _ids(self, index: int, behavior: str, ids: np.ndarray, asking: np.ndarray | None = None) -> np.ndarray:
         """This copy's ids made unique across copies and generations (see the module docstring).
@@ -459,9 +471,10 @@ class WorkerPool(Environment):
         return out
 
     def _merge(self, results: list[StepResult | None]) -> StepResult:
-        if len(results) == 1 and self._generation[0] == 0 and not self._lost and results[0] is not None:
+        if len(self.workers) == 1 and self._generation[0] == 0:
             # one copy that never restarted: its ids need no offset, its result passes as it is
             only = results[0]
+            assert only is not None
             for name, spec in self._specs.items():
                 if name not in only:
                     only[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))

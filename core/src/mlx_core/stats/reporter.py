@@ -51,7 +51,7 @@ class StatsReporter:
         """Record one value."""
         self.values[behavior][key].append(float(value))
 
-    def extend(self, behavior: str, key: str, values: np.ndarray) -> None:
+    def extend(self, behavior: str, key: str, values: np.ndarray | list[float]) -> None:
         """Record many values at once."""
         self.values[behavior][key].extend(np.asarray(values, dtype=np.float64).tolist())
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mlx_core.config.settings import BehaviorSettings, RunOptions
-from mlx_core.env.base import ActionTuple, Environment
+from mlx_core.env.base import ActionTuple, Environment, metric_values
 from mlx_core.env.factory import make_environment
 from mlx_core.errors import MlxError
 from mlx_core.logs import get_logger
@@ -329,7 +329,7 @@ class TrainerController:
             if custom:  # metrics the simulator reports: every behavior's summaries show them
                 for key, values in custom.items():
                     for name in self.trainers:
-                        self.stats.extend(name, key, np.atleast_1d(np.asarray(values, dtype=np.float64)))
+                        self.stats.extend(name, key, metric_values(values))
 
     def _state(self, trainer: Trainer) -> str:
         if self.inference:

@@ -21,6 +21,7 @@ from mlx_core.env.base import (
     ObservationSpec,
     StepResult,
     TerminalSteps,
+    metric_values,
 )
 from mlx_core.proto import mlx_env_pb2 as pb
 
@@ -135,7 +136,7 @@ def result_to_proto(result: StepResult, stats: Mapping[str, Any] | None = None) 
             fill_tensor(t.agent_id, terminals.agent_id)
             fill_tensor(t.interrupted, terminals.interrupted)
     for key, values in (stats or {}).items():
-        for value in np.atleast_1d(np.asarray(values, dtype=np.float64)).tolist():
+        for value in metric_values(values):
             message.stats.add(name=key, value=value)
     return message
 
