@@ -78,8 +78,7 @@ def save_checkpoint(payload: dict[str, Any], folder: Path, step: int, keep: int)
 
 def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoint files of a behavior folder, oldest step first."""
-    found = [(int(m.group(1)), p) for p in folder.glob("checkpoint-*.pt") if (m := _PATTERN.search(p.name))]
-    return [p for _, p in sorted(found)]
+    return sorted((p for p in folder.glob("checkpoint-*.pt") if _step(p) >= 0), key=_step)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -92,9 +91,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # truncated zip, wrong format, pickled objects
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"\x1b\[[0-9;]*m", "", reason)  # torch's messages carry terminal colours
-        match = _PATTERN.search(path.name)
-        step = int(match.group(1)) if match else None
-        older = [p for p in list_checkpoints(path.parent) if step is not None and _step(p) < step]
+        step = _step(path)  # -1 (no step in the name): no older checkpoint to point to
+        older = [p for p in list_checkpoints(path.parent) if _step(p) < step]
         hint = (
             f" The previous checkpoint, {older[-1]}, may be usable: remove or move the damaged file and "
             f"run again."
@@ -109,7 +107,7 @@ def _step(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
-def latest_usable(folder: Path) -> Path | None:
+def latest_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint of a behavior folder, or None."""
     found = list_checkpoints(folder)
     return found[-1] if found else None

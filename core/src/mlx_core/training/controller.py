@@ -23,14 +23,14 @@ from mlx_core.stats.reporter import StatsReporter
 from mlx_core.timers import Timers
 from mlx_core.training.agent_processor import AgentProcessor
 from mlx_core.training.checkpoints import (
-    latest_usable,
+    latest_checkpoint,
     load_checkpoint,
     restore_rng,
     rng_state,
     save_checkpoint,
     spec_to_dict,
 )
-from mlx_core.training.paths import behavior_dir, safe_name
+from mlx_core.training.paths import behavior_dir, behavior_path, safe_name
 from mlx_core.training.status import TrainingStatus
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.update_metrics import UpdateMetricsCSV
@@ -92,7 +92,7 @@ def build_trainer(
         device=device,
         seed=seed,
         stats=stats,
-        artifact_dir=run_dir / safe_name(name),
+        artifact_dir=behavior_path(run_dir, name),
     )
     return trainer_type.factory(context)
 
@@ -162,11 +162,13 @@ class TrainerController:
             name, spec, settings, self.options, self.plugins, self.device, self.stats, self.run_dir, self.seed
         )
         stats, returns = self.stats, self._returns_since_update.setdefault(name, [])
+        debug = self.options.debug  # only the --debug update CSV reads the returns since an update
 
         def on_episodes(episode_returns: np.ndarray, lengths: np.ndarray, behavior: str = name) -> None:
             stats.extend(behavior, "Environment/Cumulative Reward", episode_returns)
             stats.extend(behavior, "Environment/Episode Length", lengths)
-            returns.extend(episode_returns.tolist())
+            if debug:
+                returns.extend(episode_returns.tolist())
 
         # policies with a critic (``value_heads``) get their values stored for advantage estimation
         n_values = len(getattr(trainer.policy.network, "value_heads", ()))
@@ -180,11 +182,11 @@ class TrainerController:
     def _restore(self) -> None:
         """Continue from each behavior's latest checkpoint (``--resume``)."""
         for name, trainer in self.trainers.items():
-            found = latest_usable(self.run_dir / safe_name(name))
+            found = latest_checkpoint(behavior_path(self.run_dir, name))
             if found is None:
                 if self.inference:
                     raise MlxError(
-                        f"--inference --resume: {self.run_dir / safe_name(name)} holds no checkpoint for behavior "
+                        f"--inference --resume: {behavior_path(self.run_dir, name)} holds no checkpoint for behavior "
                         f"{name}, so there is no trained policy to run."
                     )
                 log.warning("checkpoint_missing", behavior=name, reason="starting this behavior from scratch")
@@ -201,9 +203,9 @@ class TrainerController:
         if not source.is_dir():
             raise MlxError(f"--initialize-from {run_id}: there is no run folder {source} to take weights from.")
         for name, trainer in self.trainers.items():
-            found = latest_usable(source / safe_name(name))
+            found = latest_checkpoint(behavior_path(source, name))
             if found is None:
-                raise MlxError(f"--initialize-from {run_id}: {source / safe_name(name)} holds no checkpoint for behavior {name}.")
+                raise MlxError(f"--initialize-from {run_id}: {behavior_path(source, name)} holds no checkpoint for behavior {name}.")
             load_into(trainer, load_checkpoint(found), found, f"--initialize-from {run_id}", weights_only=True)
             log.info("weights_initialized", behavior=name, path=str(found))
 
@@ -328,8 +330,9 @@ class TrainerController:
             custom = env.stats()
             if custom:  # metrics the simulator reports: every behavior's summaries show them
                 for key, values in custom.items():
+                    floats = metric_values(values)
                     for name in self.trainers:
-                        self.stats.extend(name, key, metric_values(values))
+                        self.stats.extend(name, key, floats)
 
     def _state(self, trainer: Trainer) -> str:
         if self.inference:

@@ -11,8 +11,13 @@ def safe_name(behavior: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", behavior)
 
 
+def behavior_path(run_dir: Path, behavior: str) -> Path:
+    """``results/<run-id>/<Behavior>/`` (not created: see :func:`behavior_dir`)."""
+    return run_dir / safe_name(behavior)
+
+
 def behavior_dir(run_dir: Path, behavior: str) -> Path:
     """``results/<run-id>/<Behavior>/``, created on first use."""
-    path = run_dir / safe_name(behavior)
+    path = behavior_path(run_dir, behavior)
     path.mkdir(parents=True, exist_ok=True)
     return path

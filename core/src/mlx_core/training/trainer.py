@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +81,22 @@ class Trainer(abc.ABC):
     def update(self) -> None:
         """Improve the policy; record losses with ``self.context.record``."""
 
+    @functools.cached_property
+    def learning_signals(self) -> dict[str, RewardSignal]:
+        """The reward signals with a model to train (their class overrides ``update``);
+        ``extrinsic`` has none, so trainers need not keep batches for it."""
+        signals = self.context.reward_signals
+        return {name: s for name, s in signals.items() if type(s).update is not RewardSignal.update}
+
     def update_reward_signals(self, batches: list[dict[str, Any]]) -> None:
-        """Let every reward signal learn from the trajectories since the last update (call from
-        :meth:`update`; a no-op for signals without a model, such as ``extrinsic``)."""
-        if not batches:
+        """Let every reward signal with a model learn from the trajectories since the last
+        update (call from :meth:`update`)."""
+        if not batches or not self.learning_signals:
             return
         from mlx_core.rewards.base import concatenate_batches
 
         batch = concatenate_batches(batches)
-        for name, signal in self.context.reward_signals.items():
+        for name, signal in self.learning_signals.items():
             for key, value in signal.update(batch).items():
                 self.context.record(f"{key}" if "/" in key else f"Losses/{name.capitalize()} {key}", value)
 

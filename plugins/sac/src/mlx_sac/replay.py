@@ -36,17 +36,16 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add_trajectory(self, traj: Trajectory, rewards: np.ndarray) -> None:
-        """Store the T transitions of ``traj``; ``rewards`` is (T, signals)."""
+    def add_trajectory(self, traj: Trajectory, batch: dict[str, Any], rewards: np.ndarray) -> None:
+        """Store the T transitions of ``traj``; ``batch`` is its
+        :func:`~mlx_core.rewards.base.trajectory_batch` (next observations, and ``done`` only at
+        a true terminal state: a step limit does not stop bootstrapping); ``rewards`` is (T, signals)."""
         n = len(traj)
-        done = np.zeros(n, np.float32)
-        # only a true terminal state stops bootstrapping; a step limit (interrupted) does not
-        done[-1] = float(traj.done and not traj.interrupted)
         rows: dict[str, np.ndarray] = {
             "continuous": traj.continuous_actions,
             "discrete": traj.discrete_actions,
             "rewards": rewards,
-            "done": done,
+            "done": batch["done"],
         }
         if traj.action_masks is not None:
             rows["masks"] = traj.action_masks
@@ -54,7 +53,7 @@ class ReplayBuffer:
             rows["next_masks"] = np.concatenate([traj.action_masks[1:], np.ones_like(traj.action_masks[:1])])
         for i in range(self.n_obs):
             rows[f"obs_{i}"] = traj.obs[i]
-            rows[f"next_obs_{i}"] = np.concatenate([traj.obs[i][1:], traj.next_obs[i]])
+            rows[f"next_obs_{i}"] = batch["next_obs"][i]
         index = (self.position + np.arange(n)) % self.capacity
         for key, values in rows.items():
             self.arrays[key][index] = values

@@ -45,11 +45,12 @@ class SACTrainer(Trainer):
             self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
         for traj in trajectories:
             batch = trajectory_batch(traj)
-            self._signal_batches.append(batch)
+            if self.learning_signals:  # kept only for signals that learn from it
+                self._signal_batches.append(batch)
             rewards = np.stack([s.evaluate(batch) for s in self.context.reward_signals.values()], axis=1)
             for name, column in zip(self.context.reward_signals, rewards.T):
                 self.context.record(f"Policy/{name.capitalize()} Reward", float(column.sum()))
-            self.replay.add_trajectory(traj, rewards)
+            self.replay.add_trajectory(traj, batch, rewards)
 
     def ready_to_update(self) -> bool:
         """True every ``train_interval`` steps once the buffer holds enough to sample from."""
