@@ -252,3 +252,10 @@ def test_a_message_over_the_size_limit_is_explained(tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_grpc_target_without_a_port_is_one_paragraph(tmp_path: Path) -> None:
+    done = run_mlx("run", "--env", "grpc://localhost", "--run-id", "noport", cwd=tmp_path, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    message = done.stderr.strip().splitlines()[-1]
+    assert "is not a list of addresses" in message and "grpc://host:port" in message

@@ -204,3 +204,20 @@ def test_pools_served_by_mlx_env_serve_can_be_pooled_again() -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.parametrize("target", ["CartPole-v1", "Goal1DDiscrete"])
+def test_gymnasium_and_builtin_copies_run_in_worker_processes(target: str) -> None:
+    from mlx_core.env.factory import environment_for
+    from mlx_core.plugins.manager import get_plugins
+
+    env = environment_for(target, get_plugins(), 3, num_envs=2, executor="subprocess")
+    try:
+        assert isinstance(env, WorkerPool) and all(w.label.startswith("worker process") for w in env.workers)
+        name = next(iter(env.specs))
+        decisions, _ = env.reset()[name]
+        assert len(decisions) == 2 and len(set(decisions.agent_id.tolist())) == 2
+        actions = env.specs[name].action_spec.empty(2)
+        assert len(env.step({name: actions})[name][0]) == 2
+    finally:
+        env.close()
