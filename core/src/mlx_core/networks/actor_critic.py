@@ -61,11 +61,17 @@ class ActorCritic(nn.Module):
         return self.values(self.bodies.tower(self.encoder(obs), self.critic_body))
 
     def evaluate(
-        self, obs: list[torch.Tensor], mask: torch.Tensor | None, continuous: torch.Tensor, discrete: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads)."""
+        self,
+        obs: list[torch.Tensor],
+        mask: torch.Tensor | None,
+        continuous: torch.Tensor,
+        discrete: torch.Tensor,
+        with_entropy: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads);
+        the entropies are None with ``with_entropy=False``."""
         bodies = self.bodies(self.encoder(obs))
-        log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete)
+        log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete, with_entropy)
         return log_probs, entropy, self.values(bodies[self.critic_body])
 
     @torch.inference_mode()

@@ -84,20 +84,27 @@ class ActionHead(nn.Module):
         mask: torch.Tensor | None,
         continuous: torch.Tensor,
         discrete: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability (n,) and entropy (n,) of given actions under the current policy."""
+        with_entropy: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probability (n,) and entropy (n,) of given actions under the current policy.
+
+        ``with_entropy=False`` returns None for the entropy and adds nothing for it to the
+        autograd graph (PPO without an entropy bonus).
+        """
         log_prob_terms: list[torch.Tensor] = []
         entropy_terms: list[torch.Tensor] = []
         if self.continuous_size:
             mu = self.mu(features)
             z = (continuous - mu) / self.log_std.exp()
             log_prob_terms.append((-0.5 * z.square() - self.log_std - _LOG_SQRT_2PI).sum(-1))
-            entropy_terms.append((0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(features.shape[0]))
+            if with_entropy:
+                entropy_terms.append((0.5 + _LOG_SQRT_2PI + self.log_std).sum().expand(features.shape[0]))
         if self.branches:
             for i, branch_log_probs in enumerate(self.branch_log_probs(features, mask)):
                 log_prob_terms.append(branch_log_probs.gather(-1, discrete[:, i : i + 1]).squeeze(-1))
-                entropy_terms.append(-(branch_log_probs.exp() * branch_log_probs).sum(-1))
-        return _total(log_prob_terms), _total(entropy_terms)
+                if with_entropy:
+                    entropy_terms.append(-(branch_log_probs.exp() * branch_log_probs).sum(-1))
+        return _total(log_prob_terms), _total(entropy_terms) if with_entropy else None
 
 
 def _inverse_cdf_sample(probs: torch.Tensor) -> torch.Tensor:

@@ -105,9 +105,14 @@ class PPOOptimizer:
         if whole_batch and hp.normalize_advantage and n > 1:
             # the minibatch is the whole batch: normalise once instead of once per epoch
             batch = attrs.evolve(batch, advantages=_normalized(batch.advantages))
+        # without an entropy bonus the entropy only feeds a statistic: keep it out of the
+        # graph and measure it once at the end
+        entropy_in_loss = hp.beta > 0
         for _epoch in range(hp.num_epoch):
             for mb in batch.minibatches(size):
-                log_probs, entropy, values = self.network.evaluate(mb.obs, mb.masks, mb.continuous, mb.discrete)
+                log_probs, entropy, values = self.network.evaluate(
+                    mb.obs, mb.masks, mb.continuous, mb.discrete, with_entropy=entropy_in_loss
+                )
 
                 advantages = mb.advantages
                 if hp.normalize_advantage and size > 1 and not whole_batch:
@@ -125,18 +130,24 @@ class PPOOptimizer:
                     value_error = torch.max(value_error, (returns - clipped_values).square())
                 value_loss = value_error.mean()
 
-                entropy_bonus = entropy.mean()
-                loss = policy_loss + hp.value_loss_coef * value_loss - beta * entropy_bonus
+                loss = policy_loss + hp.value_loss_coef * value_loss
+                if entropy is not None:
+                    entropy_bonus = entropy.mean()
+                    loss = loss - beta * entropy_bonus
+                    entropies.append(entropy_bonus.detach())
 
                 for parameter in self.parameters:  # zero_grad(set_to_none) without its per-call overhead
                     parameter.grad = None
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.parameters, hp.max_grad_norm)
-                self.adam.step()
+                self.adam.apply_gradients(hp.max_grad_norm)
 
                 policy_losses.append(policy_loss.detach())
                 value_losses.append(value_loss.detach())
-                entropies.append(entropy_bonus.detach())
+        if not entropies:
+            with torch.no_grad():
+                last_entropy = self.network.evaluate(mb.obs, mb.masks, mb.continuous, mb.discrete)[1]
+                assert last_entropy is not None
+                entropies.append(last_entropy.mean())
         # clip fraction of the last minibatch: how far the policy moved in this update
         clip_fraction = ((ratio.detach() - 1.0).abs() > epsilon).float().mean()
         # one device sync for all statistics of the update

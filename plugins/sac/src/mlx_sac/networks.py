@@ -27,14 +27,14 @@ class SquashedActionHead(nn.Module):
         self.continuous_size = action_spec.continuous_size
         self.branches = tuple(action_spec.discrete_branches)
         if self.continuous_size:
-            self.mu = nn.Linear(in_size, self.continuous_size)
-            self.log_std = nn.Linear(in_size, self.continuous_size)
+            # means and log standard deviations from one layer: one product instead of two
+            self.mu_log_std = nn.Linear(in_size, 2 * self.continuous_size)
         self.discrete = ActionHead(in_size, ActionSpec(0, self.branches)) if self.branches else None
 
     def rsample(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised continuous actions in [-1, 1] (n, c) and their log-probability (n,)."""
-        mu = self.mu(features)
-        log_std = self.log_std(features).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        mu, log_std = self.mu_log_std(features).chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         noise = torch.randn_like(mu)
         pre_tanh = mu + noise * log_std.exp()
         action = torch.tanh(pre_tanh)
@@ -53,7 +53,7 @@ class SquashedActionHead(nn.Module):
         log_prob = features.new_zeros(n)
         if self.continuous_size:
             if deterministic:
-                continuous = torch.tanh(self.mu(features))
+                continuous = torch.tanh(self.mu_log_std(features)[:, : self.continuous_size])
             else:
                 continuous, log_prob = self.rsample(features)
         if self.discrete is not None:
@@ -64,7 +64,11 @@ class SquashedActionHead(nn.Module):
 
 class TwinQ(nn.Module):
     """Two Q networks over (features, continuous action): per reward signal, one value, or one
-    value per discrete choice when the behavior has discrete branches -> (n, signals, choices)."""
+    value per discrete choice when the behavior has discrete branches -> (n, signals, choices).
+
+    Both networks, output layers included, run as batched products over a leading axis of 2
+    (see :class:`Towers`).
+    """
 
     def __init__(self, feature_size: int, spec: BehaviorSpec, settings: NetworkSettings, n_signals: int) -> None:
         super().__init__()
@@ -73,14 +77,21 @@ class TwinQ(nn.Module):
         self.towers = Towers(
             feature_size + spec.action_spec.continuous_size, settings.hidden_units, settings.num_layers, settings.activation
         )
-        self.q1 = nn.Linear(self.towers.out_size, n_signals * self.choices)
-        self.q2 = nn.Linear(self.towers.out_size, n_signals * self.choices)
+        outputs = [nn.Linear(self.towers.out_size, n_signals * self.choices) for _ in range(2)]  # nn.Linear's init
+        self.q_weight = nn.Parameter(torch.stack([o.weight.detach().T for o in outputs]))  # (2, hidden, outputs)
+        self.q_bias = nn.Parameter(torch.stack([o.bias.detach() for o in outputs]).unsqueeze(1))  # (2, 1, outputs)
 
-    def forward(self, features: torch.Tensor, continuous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, continuous: torch.Tensor, detach: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Q1, Q2), each (n, signals, choices). ``detach=True`` treats the weights as constants:
+        gradients reach ``continuous`` (the actor's actions) but not the critics."""
         x = torch.cat([features, continuous], dim=1) if continuous.shape[1] else features
-        h1, h2 = self.towers(x)
+        h = self.towers.stacked(x, detach)
+        weight, bias = (self.q_weight.detach(), self.q_bias.detach()) if detach else (self.q_weight, self.q_bias)
+        q = torch.baddbmm(bias, h, weight)  # (2, n, outputs)
         shape = (x.shape[0], self.n_signals, self.choices)
-        return self.q1(h1).view(shape), self.q2(h2).view(shape)
+        return q[0].view(shape), q[1].view(shape)
 
 
 class SACNetwork(nn.Module):

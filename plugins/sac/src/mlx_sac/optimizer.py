@@ -8,14 +8,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlx_core.training.adam import make_adam
+from mlx_core.training.adam import clip_grad_norm, make_adam
 from mlx_core.training.schedules import scheduled
 from mlx_sac.networks import SACNetwork
 from mlx_sac.settings import SACSettings
 
 
 class SACOptimizer:
-    """Owns SAC's three Adam optimizers (actor, critics, entropy coefficients)."""
+    """Owns SAC's Adam optimizer (actor, critics and entropy coefficients) and its update.
+
+    Critics, actor and entropy coefficients are updated simultaneously, as in the original
+    SAC implementation: their three losses are computed from the same parameters, summed
+    (each loss reaches only its own parameters: the actor's loss goes through the critics with
+    their weights as constants) and applied with one backward pass and one fused Adam step.
+    """
 
     def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float]) -> None:
         self.network = network
@@ -34,10 +40,9 @@ class SACOptimizer:
         self.target_entropy_discrete = [hp.discrete_target_entropy_scale * math.log(b) for b in self.branches]
         actor_params = list(network.actor_body.parameters()) + list(network.head.parameters())
         critic_params = list(network.critic.parameters()) + list(network.encoder.parameters())
-        self.actor_adam = make_adam(actor_params, hp.learning_rate)
-        self.critic_adam = make_adam(critic_params, hp.learning_rate)
-        self.alpha_adam = make_adam([self.log_alpha_continuous, self.log_alpha_discrete], hp.learning_rate)
-        self.actor_params, self.critic_params = actor_params, critic_params
+        self.critic_params = critic_params
+        self.params = actor_params + critic_params + [self.log_alpha_continuous, self.log_alpha_discrete]
+        self.adam = make_adam(self.params, hp.learning_rate)
 
     def _policy_terms(
         self, features: torch.Tensor, masks: torch.Tensor | None
@@ -77,9 +82,7 @@ class SACOptimizer:
         """One gradient step of critics, actor and entropy coefficients, then the target update."""
         hp, net = self.hp, self.network
         learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
-        for adam in (self.actor_adam, self.critic_adam, self.alpha_adam):
-            for group in adam.param_groups:
-                group["lr"] = learning_rate
+        self.adam.param_groups[0]["lr"] = learning_rate
         alpha_c = self.log_alpha_continuous.exp().detach()
         alpha_d = self.log_alpha_discrete.exp().detach()
         masks = batch.get("masks")
@@ -99,35 +102,29 @@ class SACOptimizer:
         q1_taken, q2_taken = self._taken(q1, batch["discrete"]), self._taken(q2, batch["discrete"])
         q1_loss = 0.5 * (q1_taken - q_target).square().mean()
         q2_loss = 0.5 * (q2_taken - q_target).square().mean()
-        self.critic_adam.zero_grad(set_to_none=True)
-        (q1_loss + q2_loss).backward()
-        if hp.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.critic_params, hp.max_grad_norm)
-        self.critic_adam.step()
 
-        # actor: maximise E[min Q(s, pi(s)) - alpha log pi(s)], critics held fixed
+        # actor: maximise E[min Q(s, pi(s)) - alpha log pi(s)] through the critics' weights as
+        # constants (the backward pass then skips their weight gradients, about a third of it)
         actor_features = net.actor_body.tower(features.detach(), 0)
         continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks)
-        # frozen critics: the backward pass then skips their weight gradients (about a third of it)
-        net.critic.requires_grad_(False)
-        pi_q1, pi_q2 = net.critic(features.detach(), continuous)
+        pi_q1, pi_q2 = net.critic(features.detach(), continuous, detach=True)
         policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
         policy_loss = -policy_value.sum(1).mean()
-        self.actor_adam.zero_grad(set_to_none=True)
-        policy_loss.backward()
-        net.critic.requires_grad_(True)
-        self.actor_adam.step()
 
         # entropy coefficients: move each policy entropy towards its target
-        alpha_loss = features.new_zeros(())
+        loss = q1_loss + q2_loss + policy_loss
         if net.head.continuous_size:
-            alpha_loss = alpha_loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
+            loss = loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
         for b, logp in enumerate(branch_log_probs):
             entropy = -(logp.exp() * logp).sum(-1).detach()
-            alpha_loss = alpha_loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
-        self.alpha_adam.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_adam.step()
+            loss = loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
+
+        for parameter in self.params:  # zero_grad(set_to_none) without its per-call overhead
+            parameter.grad = None
+        loss.backward()
+        if hp.max_grad_norm is not None:
+            clip_grad_norm(self.critic_params, hp.max_grad_norm)
+        self.adam.apply_gradients()
 
         net.soft_update(hp.tau)
         entropy_c = -log_prob.detach().mean() if net.head.continuous_size else log_prob.new_zeros(())
@@ -149,18 +146,14 @@ class SACOptimizer:
     def state_dict(self) -> dict[str, Any]:
         """Optimizer states and entropy coefficients."""
         return {
-            "actor": self.actor_adam.state_dict(),
-            "critic": self.critic_adam.state_dict(),
-            "alpha": self.alpha_adam.state_dict(),
+            "adam": self.adam.state_dict(),
             "log_alpha_continuous": self.log_alpha_continuous.detach().clone(),
             "log_alpha_discrete": self.log_alpha_discrete.detach().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
-        self.actor_adam.load_state_dict(state["actor"])
-        self.critic_adam.load_state_dict(state["critic"])
-        self.alpha_adam.load_state_dict(state["alpha"])
+        self.adam.load_state_dict(state["adam"])
         with torch.no_grad():
             self.log_alpha_continuous.copy_(state["log_alpha_continuous"])
             self.log_alpha_discrete.copy_(state["log_alpha_discrete"])
