@@ -49,13 +49,13 @@ behaviors:
     summary_freq: {steps}
     checkpoint_interval: {steps}
 env_settings: {{env: {env}, num_envs: 8, seed: {seed}}}
-torch_settings: {{device: cpu, num_threads: 1}}
+torch_settings: {{device: cpu, num_threads: {threads}}}
 """
 
 
 def run_mlx(env_id: str, seed: int) -> dict:
     """Train with mlx's real controller."""
-    config = MLX_CONFIG.format(env=env_id, steps=TOTAL_STEPS, seed=seed)
+    config = MLX_CONFIG.format(env=env_id, steps=TOTAL_STEPS, seed=seed, threads=torch.get_num_threads())
     return measure(lambda: train_mlx(config), THRESHOLD, WINDOW)
 
 
@@ -93,9 +93,10 @@ def fmt_solved(solved: tuple[float, int] | None) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both frameworks")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     env_id = register_clocked("CartPole-v1")
 
     rows, results = [], {"mlx": [], "sb3": []}

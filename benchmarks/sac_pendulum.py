@@ -48,7 +48,7 @@ behaviors:
     summary_freq: {steps}
     checkpoint_interval: {steps}
 env_settings: {{env: {env}, num_envs: 1, seed: {seed}}}
-torch_settings: {{device: cpu, num_threads: 1}}
+torch_settings: {{device: cpu, num_threads: {threads}}}
 """
 
 
@@ -59,7 +59,7 @@ def threshold_of(env_id: str) -> float | None:
 
 def run_mlx(env_id: str, seed: int, steps: int) -> dict:
     """Train with mlx's real controller."""
-    config = MLX_CONFIG.format(env=env_id, steps=steps, seed=seed)
+    config = MLX_CONFIG.format(env=env_id, steps=steps, seed=seed, threads=torch.get_num_threads())
     return measure(lambda: train_mlx(config), threshold_of(env_id), WINDOW)
 
 
@@ -88,11 +88,12 @@ def run_sb3(env_id: str, seed: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both frameworks")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--env", default="Pendulum-v1", help="a gymnasium id; other envs than Pendulum report returns only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     env_id = register_clocked(args.env)
     rows, results = [], {"mlx": [], "sb3": []}
     for seed in args.seeds:

@@ -31,11 +31,13 @@ class SquashedActionHead(nn.Module):
             self.mu_log_std = nn.Linear(in_size, 2 * self.continuous_size)
         self.discrete = ActionHead(in_size, ActionSpec(0, self.branches)) if self.branches else None
 
-    def rsample(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reparameterised continuous actions in [-1, 1] (n, c) and their log-probability (n,)."""
+    def rsample(self, features: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised continuous actions in [-1, 1] (n, c) and their log-probability (n,);
+        ``noise`` is the standard normal draw (n, c), drawn here when not given."""
         mu, log_std = self.mu_log_std(features).chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        noise = torch.randn_like(mu)
+        if noise is None:
+            noise = torch.randn_like(mu)
         pre_tanh = mu + noise * log_std.exp()
         action = torch.tanh(pre_tanh)
         # Gaussian log-density minus the log-determinant of tanh (stable form: 2(log2 - u - softplus(-2u)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -20,7 +22,12 @@ class SACOptimizer:
     Critics, actor and entropy coefficients are updated simultaneously, as in the original
     SAC implementation: their three losses are computed from the same parameters, summed
     (each loss reaches only its own parameters: the actor's loss goes through the critics with
-    their weights as constants) and applied with one backward pass and one fused Adam step.
+    their weights as constants) and applied with one fused Adam step.
+
+    The critics' part (targets, Q losses, their backward pass) and the actor's part (policy and
+    entropy-coefficient losses, their backward pass) share no gradients, so with
+    ``torch_settings.num_threads`` >= 2 they run side by side on two threads, one each; the
+    random draws are made up front, so a seed gives the same update either way.
     """
 
     def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float]) -> None:
@@ -43,16 +50,22 @@ class SACOptimizer:
         self.critic_params = critic_params
         self.params = actor_params + critic_params + [self.log_alpha_continuous, self.log_alpha_discrete]
         self.adam = make_adam(self.params, hp.learning_rate)
+        # the actor's half of an update runs here when there are threads for both halves
+        self._actor_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlx-sac-actor", initializer=torch.set_num_threads, initargs=(1,))
+            if torch.get_num_threads() >= 2
+            else None
+        )
 
     def _policy_terms(
-        self, features: torch.Tensor, masks: torch.Tensor | None
+        self, features: torch.Tensor, masks: torch.Tensor | None, noise: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Continuous actions (n, c) and log-probs (n,), and each branch's log-probs (n, k)."""
         head = self.network.head
         n = features.shape[0]
         continuous, log_prob = (features.new_zeros(n, 0), features.new_zeros(n))
         if head.continuous_size:
-            continuous, log_prob = head.rsample(features)
+            continuous, log_prob = head.rsample(features, noise)
         branch_log_probs = head.discrete.branch_log_probs(features, masks) if head.discrete is not None else []
         return continuous, log_prob, branch_log_probs
 
@@ -80,6 +93,18 @@ class SACOptimizer:
 
     def update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
         """One gradient step of critics, actor and entropy coefficients, then the target update."""
+        if self._actor_thread is None:
+            return self._update(batch, step, max_steps)
+        # one core per half, and no multi-threaded kernel in between: its idle threads spin
+        # for a while after it and would take a core from the halves of the next update
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._update(batch, step, max_steps)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
         hp, net = self.hp, self.network
         learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
         self.adam.param_groups[0]["lr"] = learning_rate
@@ -87,48 +112,66 @@ class SACOptimizer:
         alpha_d = self.log_alpha_discrete.exp().detach()
         masks = batch.get("masks")
         features = net.encoder(batch["obs"])
-
-        # critic targets: r + gamma * (1 - done) * V_target(s')
-        with torch.no_grad():
-            next_features = net.encoder(batch["next_obs"])
-            next_actor = net.actor_body.tower(next_features, 0)
-            next_continuous, next_log_prob, next_branch_log_probs = self._policy_terms(next_actor, batch.get("next_masks"))
-            target_q1, target_q2 = net.target(next_features, next_continuous)
-            next_value = self._soft_value(torch.min(target_q1, target_q2), next_log_prob, next_branch_log_probs, alpha_c, alpha_d)
-            not_done = (1.0 - batch["done"]).unsqueeze(1)
-            q_target = batch["rewards"] + self.gammas[:, :, 0] * not_done * next_value  # (n, signals)
-
-        q1, q2 = net.critic(features, batch["continuous"])
-        q1_taken, q2_taken = self._taken(q1, batch["discrete"]), self._taken(q2, batch["discrete"])
-        q1_loss = 0.5 * (q1_taken - q_target).square().mean()
-        q2_loss = 0.5 * (q2_taken - q_target).square().mean()
-
-        # actor: maximise E[min Q(s, pi(s)) - alpha log pi(s)] through the critics' weights as
-        # constants (the backward pass then skips their weight gradients, about a third of it)
-        actor_features = net.actor_body.tower(features.detach(), 0)
-        continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks)
-        pi_q1, pi_q2 = net.critic(features.detach(), continuous, detach=True)
-        policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
-        policy_loss = -policy_value.sum(1).mean()
-
-        # entropy coefficients: move each policy entropy towards its target
-        loss = q1_loss + q2_loss + policy_loss
-        if net.head.continuous_size:
-            loss = loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
-        for b, logp in enumerate(branch_log_probs):
-            entropy = -(logp.exp() * logp).sum(-1).detach()
-            loss = loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
-
+        n, c = features.shape[0], net.head.continuous_size
+        next_noise, noise = torch.randn(2, n, c, device=features.device)  # drawn here: same order on any thread
         for parameter in self.params:  # zero_grad(set_to_none) without its per-call overhead
             parameter.grad = None
-        loss.backward()
+
+        @torch.no_grad()
+        def next_policy() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+            next_features = net.encoder(batch["next_obs"])
+            next_actor = net.actor_body.tower(next_features, 0)
+            return next_features, *self._policy_terms(next_actor, batch.get("next_masks"), next_noise)
+
+        def critics(next_terms: Callable[[], Any]) -> tuple[torch.Tensor, torch.Tensor]:
+            q1, q2 = net.critic(features, batch["continuous"])
+            # targets: r + gamma * (1 - done) * V_target(s')
+            with torch.no_grad():
+                next_features, next_continuous, next_log_prob, next_branch_log_probs = next_terms()
+                target_q1, target_q2 = net.target(next_features, next_continuous)
+                next_value = self._soft_value(torch.min(target_q1, target_q2), next_log_prob, next_branch_log_probs, alpha_c, alpha_d)
+                not_done = (1.0 - batch["done"]).unsqueeze(1)
+                q_target = batch["rewards"] + self.gammas[:, :, 0] * not_done * next_value  # (n, signals)
+            q1_loss = 0.5 * (self._taken(q1, batch["discrete"]) - q_target).square().mean()
+            q2_loss = 0.5 * (self._taken(q2, batch["discrete"]) - q_target).square().mean()
+            (q1_loss + q2_loss).backward()
+            return q1_loss.detach(), q2_loss.detach()
+
+        def actor() -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+            # maximise E[min Q(s, pi(s)) - alpha log pi(s)] through the critics' weights as
+            # constants (the backward pass then skips their weight gradients, about a third of it)
+            actor_features = net.actor_body.tower(features.detach(), 0)
+            continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks, noise)
+            pi_q1, pi_q2 = net.critic(features.detach(), continuous, detach=True)
+            policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
+            policy_loss = -policy_value.sum(1).mean()
+            # entropy coefficients: move each policy entropy towards its target
+            loss = policy_loss
+            if c:
+                loss = loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
+            for b, logp in enumerate(branch_log_probs):
+                entropy = -(logp.exp() * logp).sum(-1).detach()
+                loss = loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
+            loss.backward()
+            return policy_loss.detach(), log_prob.detach(), [lp.detach() for lp in branch_log_probs]
+
+        if self._actor_thread is None:
+            q1_loss, q2_loss = critics(next_policy)
+            policy_loss, log_prob, branch_log_probs = actor()
+        else:
+            # the actor thread also computes the next actions (one product), while this thread
+            # starts on the critics' own forward pass: about even halves
+            next_half = self._actor_thread.submit(next_policy)
+            actor_half = self._actor_thread.submit(actor)
+            q1_loss, q2_loss = critics(next_half.result)
+            policy_loss, log_prob, branch_log_probs = actor_half.result()
         if hp.max_grad_norm is not None:
             clip_grad_norm(self.critic_params, hp.max_grad_norm)
         self.adam.apply_gradients()
 
         net.soft_update(hp.tau)
-        entropy_c = -log_prob.detach().mean() if net.head.continuous_size else log_prob.new_zeros(())
-        stats = torch.stack([q1_loss.detach(), q2_loss.detach(), policy_loss.detach(), entropy_c]).tolist()
+        entropy_c = -log_prob.mean() if c else log_prob.new_zeros(())
+        stats = torch.stack([q1_loss, q2_loss, policy_loss, entropy_c]).tolist()
         out = {
             "Losses/Q1 Loss": stats[0],
             "Losses/Q2 Loss": stats[1],

@@ -1,0 +1,102 @@
+"""The SAC update: one thread or two give the same parameters, and each loss moves only its own."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from mlx_core.config.settings import NetworkSettings
+from mlx_core.env.base import ActionSpec, BehaviorSpec, ObservationSpec
+from mlx_sac.networks import SACNetwork
+from mlx_sac.optimizer import SACOptimizer
+from mlx_sac.settings import SACSettings
+
+N = 64
+
+
+def _batch(spec: BehaviorSpec, seed: int) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    branches = spec.action_spec.discrete_branches
+    discrete = torch.stack([torch.randint(0, b, (N,), generator=g) for b in branches], 1) if branches else torch.zeros(N, 0, dtype=torch.long)
+    return {
+        "obs": [torch.randn(N, 5, generator=g)],
+        "next_obs": [torch.randn(N, 5, generator=g)],
+        "continuous": torch.rand(N, spec.action_spec.continuous_size, generator=g) * 2 - 1,
+        "discrete": discrete,
+        "rewards": torch.randn(N, 1, generator=g),
+        "done": (torch.rand(N, generator=g) < 0.1).float(),
+    }
+
+
+def _trained(spec: BehaviorSpec, threads: int, updates: int = 4) -> tuple[SACOptimizer, list[dict[str, float]], set[str]]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        net = SACNetwork(spec, NetworkSettings(hidden_units=32, num_layers=2, activation="relu", normalize=False), ["extrinsic"])
+        optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-2), [0.99])
+        names_before = {t.name for t in threading.enumerate()}
+        stats = [optimizer.update(_batch(spec, i), i, 1000) for i in range(updates)]
+        new_threads = {t.name for t in threading.enumerate()} - names_before
+        assert torch.get_num_threads() == threads  # the update leaves the setting as it found it
+        return optimizer, stats, new_threads
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(
+    "action_spec", [ActionSpec(2, ()), ActionSpec(0, (3, 2)), ActionSpec(1, (3,))], ids=["continuous", "discrete", "hybrid"]
+)
+def test_two_threads_give_the_same_update_as_one(action_spec: ActionSpec) -> None:
+    spec = BehaviorSpec(observation_specs=(ObservationSpec(shape=(5,)),), action_spec=action_spec)
+    one, stats_one, threads_one = _trained(spec, threads=1)
+    two, stats_two, threads_two = _trained(spec, threads=2)
+    assert not threads_one
+    assert any(name.startswith("mlx-sac-actor") for name in threads_two)  # the halves did run apart
+    for (name, a), b in zip(one.network.named_parameters(), two.network.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    torch.testing.assert_close(one.log_alpha_continuous, two.log_alpha_continuous)
+    torch.testing.assert_close(one.log_alpha_discrete, two.log_alpha_discrete)
+    for a, b in zip(stats_one, stats_two, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+
+
+def test_actor_loss_does_not_move_the_critics() -> None:
+    """The actor's loss goes through the critics as constants: the critics' gradients in an
+    update equal those of the Q losses alone, computed by hand from the same draws."""
+    spec = BehaviorSpec(observation_specs=(ObservationSpec(shape=(5,)),), action_spec=ActionSpec(2, ()))
+    torch.manual_seed(0)
+    net = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2, activation="relu", normalize=False), ["extrinsic"])
+    optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
+    batch = _batch(spec, 0)
+    captured: dict[str, torch.Tensor] = {}
+    original = optimizer.adam.apply_gradients
+
+    def capture(*args: object, **kwargs: object) -> object:
+        for name, p in net.critic.named_parameters():
+            captured[name] = p.grad.clone()
+        return original(*args, **kwargs)
+
+    optimizer.adam.apply_gradients = capture  # type: ignore[method-assign]
+    optimizer.update(batch, 0, 1000)
+    # the Q losses alone, from the same parameters and the same random draws
+    optimizer.adam.apply_gradients = original  # type: ignore[method-assign]
+    torch.manual_seed(0)
+    net2 = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2, activation="relu", normalize=False), ["extrinsic"])
+    opt2 = SACOptimizer(net2, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
+    features = net2.encoder(batch["obs"])
+    next_noise = torch.randn(2, N, 2)[0]
+    with torch.no_grad():
+        next_features = net2.encoder(batch["next_obs"])
+        next_c, next_lp, _ = opt2._policy_terms(net2.actor_body.tower(next_features, 0), None, next_noise)
+        t1, t2 = net2.target(next_features, next_c)
+        alpha = opt2.log_alpha_continuous.exp()
+        q_target = batch["rewards"] + 0.99 * (1 - batch["done"]).unsqueeze(1) * (torch.min(t1, t2)[:, :, 0] - alpha * next_lp.unsqueeze(1))
+    q1, q2 = net2.critic(features, batch["continuous"])
+    (0.5 * (q1[:, :, 0] - q_target).square().mean() + 0.5 * (q2[:, :, 0] - q_target).square().mean()).backward()
+    for name, p in net2.critic.named_parameters():
+        torch.testing.assert_close(captured[name], p.grad, rtol=1e-5, atol=1e-6, msg=name)
