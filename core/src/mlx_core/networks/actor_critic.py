@@ -52,6 +52,10 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.values.weight, 1.0)
         nn.init.zeros_(self.values.bias)
 
+    def _values(self, features: torch.Tensor) -> torch.Tensor:
+        # the value layer without nn.Module's call overhead (this runs every step and minibatch)
+        return nn.functional.linear(features, self.values.weight, self.values.bias)
+
     def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The actor body's output (n, hidden), for the action head."""
         return self.bodies.tower(self.encoder(obs), ACTOR)
@@ -70,18 +74,18 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads);
         the entropies are None with ``with_entropy=False``."""
-        bodies = self.bodies(self.encoder(obs))
+        bodies = self.bodies.forward(self.encoder.forward(obs))
         log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete, with_entropy)
-        return log_probs, entropy, self.values(bodies[self.critic_body])
+        return log_probs, entropy, self._values(bodies[self.critic_body])
 
     @torch.inference_mode()
     def act(
         self, obs: list[torch.Tensor], mask: torch.Tensor | None, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample actions and estimate values: (continuous, discrete, log_prob, values (n, heads))."""
-        bodies = self.bodies(self.encoder(obs))
+        bodies = self.bodies.forward(self.encoder.forward(obs))
         continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
-        return continuous, discrete, log_prob, self.values(bodies[self.critic_body])
+        return continuous, discrete, log_prob, self._values(bodies[self.critic_body])
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -42,7 +42,7 @@ class ActionHead(nn.Module):
 
     def branch_log_probs(self, features: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
         """Log-probabilities of every choice, one (n, branch_size) tensor per branch (masked choices ~ -1e8)."""
-        logits = self.logits(features)
+        logits = nn.functional.linear(features, self.logits.weight, self.logits.bias)  # no Module call overhead
         if mask is not None:
             logits = logits.masked_fill(~mask, _MASKED_LOGIT)
         if len(self.branches) == 1:

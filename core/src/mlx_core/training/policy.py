@@ -55,13 +55,15 @@ class Policy:
         continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
             self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
         )
-        continuous_np = continuous.cpu().numpy()
-        discrete_np = discrete.cpu().numpy()
+        on_cpu = self.device.type == "cpu"  # .cpu() is one more dispatch per tensor otherwise
+        continuous_np = (continuous if on_cpu else continuous.cpu()).numpy()
+        discrete_np = (discrete if on_cpu else discrete.cpu()).numpy()
         action = ActionTuple(continuous=continuous_np, discrete=discrete_np)
-        env_action = ActionTuple(continuous=np.clip(continuous_np, -1.0, 1.0), discrete=discrete_np)
+        clipped = np.clip(continuous_np, -1.0, 1.0) if continuous_np.size else continuous_np
+        env_action = ActionTuple(continuous=clipped, discrete=discrete_np)
         return ActionInfo(
             action=action,
             env_action=env_action,
-            log_probs=log_prob.cpu().numpy(),
-            values=None if values is None else values.cpu().numpy(),
+            log_probs=(log_prob if on_cpu else log_prob.cpu()).numpy(),
+            values=None if values is None else (values if on_cpu else values.cpu()).numpy(),
         )
