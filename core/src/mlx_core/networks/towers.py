@@ -27,10 +27,13 @@ class Towers(nn.Module):
     :meth:`forward` returns n tensors of (batch, hidden); :meth:`tower` computes only tower ``i``.
     Layer ``l``'s weights are one parameter ``w{l}`` of shape (n, in, hidden) (a plain
     (in, hidden) matrix when n == 1) and its biases ``b{l}``; each tower is initialised like a
-    separate orthogonally initialised MLP.
+    separate MLP: ``init="orthogonal"`` (gain sqrt(2), zero biases, as PPO implementations do)
+    or ``init="linear"`` (``nn.Linear``'s own initialisation, as SB3's SAC has).
     """
 
-    def __init__(self, in_size: int, hidden: int, layers: int, activation: str, n: int = 2) -> None:
+    def __init__(
+        self, in_size: int, hidden: int, layers: int, activation: str, n: int = 2, init: str = "orthogonal"
+    ) -> None:
         super().__init__()
         self.n, self.hidden, self.layers = n, hidden, layers
         self.out_size = hidden if layers else in_size
@@ -43,9 +46,15 @@ class Towers(nn.Module):
         self._layers: list[tuple[torch.Tensor, torch.Tensor]] = []
         for layer in range(layers):
             fan_in = in_size if layer == 0 else hidden
-            weights = [nn.init.orthogonal_(torch.empty(hidden, fan_in), gain).T for _ in range(n)]
+            if init == "orthogonal":
+                weights = [nn.init.orthogonal_(torch.empty(hidden, fan_in), gain).T for _ in range(n)]
+                biases = [torch.zeros(hidden) for _ in range(n)]
+            else:
+                linears = [nn.Linear(fan_in, hidden) for _ in range(n)]
+                weights = [lin.weight.detach().T for lin in linears]
+                biases = [lin.bias.detach() for lin in linears]
             weight = nn.Parameter(weights[0].contiguous() if n == 1 else torch.stack(weights))
-            bias = nn.Parameter(torch.zeros(hidden) if n == 1 else torch.zeros(n, 1, hidden))
+            bias = nn.Parameter(biases[0].clone() if n == 1 else torch.stack(biases).unsqueeze(1))
             self.register_parameter(f"w{layer}", weight)
             self.register_parameter(f"b{layer}", bias)
             self._layers.append((weight, bias))

@@ -15,6 +15,9 @@ from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.towers import Towers
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+# nn.Linear's initialisation for the hidden layers, as SAC implementations (SB3, the original)
+# have: Pendulum runs reached -200 in 4.4-6.4k steps with it, 5.2-6.4k with orthogonal init
+INIT = "linear"
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -77,7 +80,11 @@ class TwinQ(nn.Module):
         self.n_signals = n_signals
         self.choices = max(1, sum(spec.action_spec.discrete_branches))
         self.towers = Towers(
-            feature_size + spec.action_spec.continuous_size, settings.hidden_units, settings.num_layers, settings.activation
+            feature_size + spec.action_spec.continuous_size,
+            settings.hidden_units,
+            settings.num_layers,
+            settings.activation,
+            init=INIT,
         )
         outputs = [nn.Linear(self.towers.out_size, n_signals * self.choices) for _ in range(2)]  # nn.Linear's init
         self.q_weight = nn.Parameter(torch.stack([o.weight.detach().T for o in outputs]))  # (2, hidden, outputs)
@@ -108,7 +115,9 @@ class SACNetwork(nn.Module):
         self.spec = spec
         self.signals = list(signals)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
-        self.actor_body = Towers(self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n=1)
+        self.actor_body = Towers(
+            self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n=1, init=INIT
+        )
         self.head = SquashedActionHead(self.actor_body.out_size, spec.action_spec)
         self.critic = TwinQ(self.encoder.out_size, spec, settings, len(signals))
         self.target = copy.deepcopy(self.critic)
