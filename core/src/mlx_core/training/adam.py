@@ -40,6 +40,12 @@ class LeanAdam(torch.optim.Adam):
             and group["weight_decay"] == 0
             and not group.get("decoupled_weight_decay", False)
         )
+        self._shared_key: tuple[int, ...] | None = None  # the parameters sharing one step counter
+
+    def load_state_dict(self, state_dict: dict) -> None:  # type: ignore[override, type-arg]
+        """Adam's own; the loaded step counts are separate tensors until shared again."""
+        super().load_state_dict(state_dict)
+        self._shared_key = None
 
     @torch.no_grad()
     def apply_gradients(self, max_grad_norm: float | None = None) -> torch.Tensor | None:
@@ -48,18 +54,20 @@ class LeanAdam(torch.optim.Adam):
         group = self.param_groups[0]
         params = [p for p in group["params"] if p.grad is not None]
         state = self.state
+        if not params:
+            return None
         if not self._short_path or any(not state.get(p) for p in params):
             norm = clip_grad_norm(params, max_grad_norm) if max_grad_norm is not None else None
             self.step()
+            self._shared_key = None
             return norm
         grads = [p.grad for p in params]
-        steps = [state[p]["step"] for p in params]
         norm = scale = None
         if max_grad_norm is not None and grads:
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # type: ignore[arg-type]
             # the kernel divides every gradient by this: clipping without rewriting them
             scale = torch.clamp(norm / max_grad_norm, min=1.0)
-        self._advance(params, steps)
+        steps = self._advance(params)
         beta1, beta2 = group["betas"]
         torch._fused_adam_(
             params, grads, [state[p]["exp_avg"] for p in params], [state[p]["exp_avg_sq"] for p in params], [],
@@ -68,20 +76,30 @@ class LeanAdam(torch.optim.Adam):
         )  # fmt: skip
         return norm
 
-    def _advance(self, params: list[torch.nn.Parameter], steps: list[torch.Tensor]) -> None:
-        """Add one to every parameter's step count: one addition when they share a counter.
+    def _advance(self, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+        """Add one to the step count of each of ``params``; returns their count tensors.
 
-        Parameters that are always stepped together have equal counts; they are given one
-        shared counter tensor the first time that is seen (after a fresh start or a load).
+        When every parameter with a state is stepped, and their counts are equal, they share
+        one counter tensor: one addition per step instead of one per parameter. A step that
+        leaves some out gives the stepped ones counters of their own first.
         """
-        first = steps[0] if steps else None
-        if first is not None and all(s is first for s in steps):
-            first.add_(1)
-            return
+        state = self.state
+        key = tuple(map(id, params))
+        if key == self._shared_key:
+            counter = state[params[0]]["step"]
+            counter.add_(1)
+            return [counter] * len(params)
+        for p in params:  # own counters (they may share one with a parameter not stepped now)
+            state[p]["step"] = state[p]["step"].clone()
+        steps = [state[p]["step"] for p in params]
         torch._foreach_add_(steps, 1)
-        if first is not None and all(bool(s == first) for s in steps):
+        self._shared_key = None
+        with_state = sum(1 for p in self.param_groups[0]["params"] if state.get(p))
+        if steps and with_state == len(params) and all(bool(s == steps[0]) for s in steps):
             for p in params:
-                self.state[p]["step"] = first
+                state[p]["step"] = steps[0]
+            self._shared_key = key
+        return steps
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> LeanAdam:
