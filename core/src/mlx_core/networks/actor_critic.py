@@ -62,7 +62,7 @@ class ActorCritic(nn.Module):
 
     def critic(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """Value estimates (n, heads) only."""
-        return self.values(self.bodies.tower(self.encoder(obs), self.critic_body))
+        return self._values(self.bodies.tower(self.encoder(obs), self.critic_body))
 
     def evaluate(
         self,

@@ -63,8 +63,8 @@ class LeanAdam(torch.optim.Adam):
             return norm
         grads = [p.grad for p in params]
         norm = scale = None
-        if max_grad_norm is not None and grads:
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # type: ignore[arg-type]
+        if max_grad_norm is not None:
+            norm = _joint_norm(grads)  # type: ignore[arg-type]
             # the kernel divides every gradient by this: clipping without rewriting them
             scale = torch.clamp(norm / max_grad_norm, min=1.0)
         steps = self._advance(params)
@@ -122,6 +122,11 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.T
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    total = _joint_norm(grads)
     torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
+
+
+def _joint_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all ``grads`` together, in two foreach calls and no host sync."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))

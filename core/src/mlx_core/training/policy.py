@@ -55,15 +55,17 @@ class Policy:
         continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
             self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
         )
-        on_cpu = self.device.type == "cpu"  # .cpu() is one more dispatch per tensor otherwise
-        continuous_np = (continuous if on_cpu else continuous.cpu()).numpy()
-        discrete_np = (discrete if on_cpu else discrete.cpu()).numpy()
+        continuous_np, discrete_np = self._numpy(continuous), self._numpy(discrete)
         action = ActionTuple(continuous=continuous_np, discrete=discrete_np)
         clipped = np.clip(continuous_np, -1.0, 1.0) if continuous_np.size else continuous_np
         env_action = ActionTuple(continuous=clipped, discrete=discrete_np)
         return ActionInfo(
             action=action,
             env_action=env_action,
-            log_probs=(log_prob if on_cpu else log_prob.cpu()).numpy(),
-            values=None if values is None else (values if on_cpu else values.cpu()).numpy(),
+            log_probs=self._numpy(log_prob),
+            values=None if values is None else self._numpy(values),
         )
+
+    def _numpy(self, tensor: torch.Tensor) -> np.ndarray:
+        # on CPU without .cpu(): one dispatch less per tensor and step
+        return tensor.numpy() if self.device.type == "cpu" else tensor.cpu().numpy()
