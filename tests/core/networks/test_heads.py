@@ -162,3 +162,14 @@ def test_head_is_a_module_with_only_the_layers_its_spec_needs() -> None:
     assert not hasattr(ActionHead(IN_SIZE, SPECS["discrete"]), "mu")
     assert not hasattr(ActionHead(IN_SIZE, SPECS["continuous"]), "logits")
     assert isinstance(ActionHead(IN_SIZE, SPECS["mixed"]).logits, nn.Linear)
+
+
+def test_without_entropy_the_log_probs_are_the_same_and_no_entropy_is_built() -> None:
+    torch.manual_seed(0)
+    head = ActionHead(IN_SIZE, ActionSpec(continuous_size=2, discrete_branches=(3, 2)))
+    features = torch.randn(6, IN_SIZE)
+    continuous, discrete = torch.randn(6, 2), torch.randint(0, 2, (6, 2))
+    with_entropy, entropy = head.evaluate(features, None, continuous, discrete)
+    without, none = head.evaluate(features, None, continuous, discrete, with_entropy=False)
+    assert entropy is not None and none is None
+    torch.testing.assert_close(with_entropy, without)

@@ -143,3 +143,15 @@ def test_linear_schedule_stops_at_the_minimum_after_max_steps() -> None:
 
 def test_constant_schedule_ignores_the_step() -> None:
     assert scheduled(0.1, "constant", 999, 1000) == 0.1
+
+
+def test_entropy_bonus_changes_the_update_only_when_beta_is_positive() -> None:
+    """With beta > 0 the entropy is in the loss (a different step); with beta 0 it is only measured."""
+    results = []
+    for beta in (0.0, 0.5):
+        network = make_network()
+        stats = PPOOptimizer(network, make_settings(beta=beta), CPU).update(make_batch(network), step=0, max_steps=1000)
+        results.append((stats["Policy/Entropy"], [p.detach().clone() for p in network.parameters()]))
+    (entropy_0, params_0), (entropy_b, params_b) = results
+    assert entropy_0 == pytest.approx(0.693, abs=0.01) and entropy_b == pytest.approx(0.693, abs=0.01)
+    assert any(not torch.equal(a, b) for a, b in zip(params_0, params_b, strict=True))
