@@ -7,9 +7,12 @@ steps (over all copies in the process) at each episode's end.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import gymnasium as gym
+import torch
 
 
 class EpisodeClock:
@@ -119,6 +122,23 @@ def train_mlx(config_text: str) -> dict:
 def make_clocked(env_id: str, **kwargs) -> gym.Env:
     """Entry point for the clocked copy of ``env_id``."""
     return ClockedEpisodes(gym.make(env_id, **kwargs))
+
+
+def _isolated_run(runner, env_id: str, threads: int, args: tuple) -> dict:
+    torch.set_num_threads(threads)
+    return runner(register_clocked(env_id), *args)
+
+
+def run_isolated(runner, env_id: str, threads: int, *args) -> dict:
+    """``runner(clocked env id, *args)`` in a fresh interpreter with ``threads`` torch threads.
+
+    Each framework's run starts from the same clean process state: nothing one of them sets
+    for the whole process (torch's thread pool, the C allocator's settings, which mlx tunes,
+    warmed caches) carries over into the other's run.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_isolated_run, runner, env_id, threads, args).result()
 
 
 def register_clocked(env_id: str) -> str:

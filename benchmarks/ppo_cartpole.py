@@ -1,8 +1,10 @@
-"""mlx PPO versus Stable-Baselines3 PPO on CartPole-v1, side by side in one process.
+"""mlx PPO versus Stable-Baselines3 PPO on CartPole-v1, side by side in one run
+(each framework and seed in a fresh process, one after the other).
 
 Both use RL-Zoo's tuned hyperparameters (8 envs, n_steps 32, batch 256, lambda 0.8,
 gamma 0.98, 20 epochs, learning rate 1e-3 linear, clip 0.2 linear, no entropy bonus, 64x64
-tanh networks, 100k steps), one torch thread, and the same gymnasium environments.
+tanh networks, 100k steps), the same torch threads (--threads, default 1), and the same
+gymnasium environments.
 
     python benchmarks/ppo_cartpole.py --seeds 1 2 3
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from episode_clock import measure, register_clocked, train_mlx  # noqa: E402
+from episode_clock import measure, run_isolated, train_mlx  # noqa: E402
 
 THRESHOLD, WINDOW = 475.0, 20
 TOTAL_STEPS = 100_000
@@ -96,13 +98,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both frameworks")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    env_id = register_clocked("CartPole-v1")
 
     rows, results = [], {"mlx": [], "sb3": []}
     for seed in args.seeds:
         for name, runner in (("sb3", run_sb3), ("mlx", run_mlx)):
-            r = runner(env_id, seed)
+            r = run_isolated(runner, "CartPole-v1", args.threads, seed)
             results[name].append(r)
             sps = r["steps"] / r["loop"]
             t, s = fmt_solved(r["solved"])

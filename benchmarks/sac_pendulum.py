@@ -1,8 +1,10 @@
-"""mlx SAC versus Stable-Baselines3 SAC on Pendulum-v1, side by side in one process.
+"""mlx SAC versus Stable-Baselines3 SAC on Pendulum-v1, side by side in one run
+(each framework and seed in a fresh process, one after the other).
 
 Both use RL-Zoo's Pendulum settings (256x256 ReLU networks, batch 256, learning rate 1e-3,
 tau 0.005, gamma 0.99, one gradient step per environment step, 100 random warm-up steps,
-automatic entropy tuning from 1.0), one environment, one torch thread, and the same gymnasium
+automatic entropy tuning from 1.0), one environment, the same torch threads (--threads, default
+1), and the same gymnasium
 environment wrapped by a shared episode clock.
 
     python benchmarks/sac_pendulum.py --seeds 1 2 3 --steps 10000
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from episode_clock import measure, register_clocked, train_mlx  # noqa: E402
+from episode_clock import measure, run_isolated, train_mlx  # noqa: E402
 
 THRESHOLD, WINDOW = -200.0, 10
 
@@ -93,12 +95,10 @@ def main() -> None:
     parser.add_argument("--env", default="Pendulum-v1", help="a gymnasium id; other envs than Pendulum report returns only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    env_id = register_clocked(args.env)
     rows, results = [], {"mlx": [], "sb3": []}
     for seed in args.seeds:
         for name, runner in (("sb3", run_sb3), ("mlx", run_mlx)):
-            r = runner(env_id, seed, args.steps)
+            r = run_isolated(runner, args.env, args.threads, seed, args.steps)
             results[name].append(r)
             solved = r["solved"]
             t, s = ("not reached", "—") if solved is None else (f"{solved[0]:.1f} s", f"{solved[1] / 1000:.1f}k")

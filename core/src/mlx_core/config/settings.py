@@ -112,10 +112,13 @@ class CheckpointSettings:
 
 @attrs.define(frozen=True)
 class TorchSettings:
-    """PyTorch device (``torch_settings.device``: cpu, cuda, cuda:0, ...; None picks cuda if present)."""
+    """PyTorch device (``torch_settings.device``: cpu, cuda, cuda:0, ...; None picks cuda if present),
+    CPU threads, and whether the C allocator keeps memory torch frees for the next step
+    (``keep_freed_memory``; see :mod:`mlx_core.training.memory`)."""
 
     device: str | None = None
     num_threads: int = attrs.field(default=1, validator=_positive)
+    keep_freed_memory: bool = True
 
 
 @attrs.define(frozen=True)

@@ -4,7 +4,10 @@ with one value per reward signal."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -12,6 +15,7 @@ from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
+from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
 from mlx_core.networks.towers import Towers
 
 ACTOR = 0
@@ -86,6 +90,25 @@ class ActorCritic(nn.Module):
         bodies = self.bodies.forward(self.encoder.forward(obs))
         continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
         return continuous, discrete, log_prob, self._values(bodies[self.critic_body])
+
+    def numpy_actor(self) -> Callable[[list[np.ndarray], np.ndarray | None, bool], tuple[Any, ...]] | None:
+        """:meth:`act` on numpy arrays for acting on the CPU (see
+        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply (images, an
+        activation numpy lacks here); the parameters must be on the CPU."""
+        encoder, bodies = NumpyEncoder.of(self.encoder), NumpyTowers.of(self.bodies)
+        if encoder is None or bodies is None:
+            return None
+        head = NumpyActionHead(self.head, acting_generator())
+        value_weight, value_bias = view(self.values.weight).T, view(self.values.bias)
+        stacked, critic = self.bodies.n > 1, self.critic_body
+
+        def act(obs: list[np.ndarray], mask: np.ndarray | None, deterministic: bool) -> tuple[Any, ...]:
+            h = bodies.stacked(encoder(obs))
+            actor_h, critic_h = (h[ACTOR], h[critic]) if stacked else (h, h)
+            continuous, discrete, log_prob = head.sample(actor_h, mask, deterministic)
+            return continuous, discrete, log_prob, critic_h @ value_weight + value_bias
+
+        return act
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -37,6 +37,7 @@ class Towers(nn.Module):
         super().__init__()
         self.n, self.hidden, self.layers = n, hidden, layers
         self.out_size = hidden if layers else in_size
+        self.activation_name = activation
         # a function, not a Module: no call overhead
         self.activation = _IN_PLACE.get(activation, ACTIVATION_FUNCTIONS[activation])
         gain = math.sqrt(2)

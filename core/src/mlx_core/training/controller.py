@@ -30,6 +30,7 @@ from mlx_core.training.checkpoints import (
     save_checkpoint,
     spec_to_dict,
 )
+from mlx_core.training.memory import keep_freed_memory
 from mlx_core.training.paths import behavior_dir, behavior_path, safe_name
 from mlx_core.training.status import TrainingStatus
 from mlx_core.training.trainer import Trainer, TrainerContext
@@ -134,6 +135,8 @@ class TrainerController:
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.options.torch_settings.num_threads)
+        if self.options.torch_settings.keep_freed_memory:
+            keep_freed_memory()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self.stopped_by is not None:  # second signal: leave now, without saving

@@ -30,9 +30,10 @@ class Policy:
     The network provides ``act(obs, mask, deterministic) -> (continuous, discrete, log_prob,
     values or None)``, ``actor_features(obs)`` and ``head`` (an
     :class:`~mlx_core.networks.heads.ActionHead`; exporters use these two), and optionally
-    ``value_heads`` (names of its value outputs) when it has a critic.
+    ``value_heads`` (names of its value outputs) when it has a critic, and ``numpy_actor()``,
+    the same ``act`` on numpy arrays (or None), which the policy uses on the CPU.
 
-    One call handles every agent of the behavior: a single forward pass under inference mode.
+    One call handles every agent of the behavior: a single forward pass without autograd.
     """
 
     def __init__(self, spec: BehaviorSpec, network: torch.nn.Module, device: torch.device) -> None:
@@ -40,6 +41,9 @@ class Policy:
         self.network = network
         self.device = device
         self.deterministic = False
+        # small batches act faster through numpy on the CPU, where the network offers it
+        numpy_actor = getattr(network, "numpy_actor", None)
+        self._numpy_act = numpy_actor() if device.type == "cpu" and numpy_actor is not None else None
 
     def obs_tensors(self, obs: list[np.ndarray]) -> list[torch.Tensor]:
         """Observation arrays as float32 tensors on the policy's device (no copy on CPU)."""
@@ -49,21 +53,30 @@ class Policy:
         """The boolean action mask as a tensor, or None."""
         return None if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=self.device)
 
-    @torch.inference_mode()
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps`` (one forward pass, no autograd)."""
-        continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
-            self.obs_tensors(steps.obs), self.mask_tensor(steps.action_mask), self.deterministic
-        )
-        continuous_np, discrete_np = self._numpy(continuous), self._numpy(discrete)
-        action = ActionTuple(continuous=continuous_np, discrete=discrete_np)
-        clipped = np.clip(continuous_np, -1.0, 1.0) if continuous_np.size else continuous_np
-        env_action = ActionTuple(continuous=clipped, discrete=discrete_np)
+        act = self._numpy_act or self._torch_act
+        continuous, discrete, log_probs, values = act(steps.obs, steps.action_mask, self.deterministic)
+        clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
         return ActionInfo(
-            action=action,
-            env_action=env_action,
-            log_probs=self._numpy(log_prob),
-            values=None if values is None else self._numpy(values),
+            action=ActionTuple(continuous=continuous, discrete=discrete),
+            env_action=ActionTuple(continuous=clipped, discrete=discrete),
+            log_probs=log_probs,
+            values=values,
+        )
+
+    @torch.inference_mode()
+    def _torch_act(
+        self, obs: list[np.ndarray], mask: np.ndarray | None, deterministic: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        continuous, discrete, log_prob, values = self.network.act(  # type: ignore[operator]
+            self.obs_tensors(obs), self.mask_tensor(mask), deterministic
+        )
+        return (
+            self._numpy(continuous),
+            self._numpy(discrete),
+            self._numpy(log_prob),
+            None if values is None else self._numpy(values),
         )
 
     def _numpy(self, tensor: torch.Tensor) -> np.ndarray:

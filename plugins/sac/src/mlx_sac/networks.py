@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -12,6 +15,7 @@ from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import ActionSpec, BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
+from mlx_core.networks.numpy_acting import NumpyEncoder, NumpyTowers, acting_generator, sample_branches, view
 from mlx_core.networks.towers import Towers
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -134,6 +138,50 @@ class SACNetwork(nn.Module):
         """Actions for acting in the environment; SAC stores no value estimates."""
         continuous, discrete, log_prob = self.head.sample(self.actor_features(obs), mask, deterministic)
         return continuous, discrete, log_prob, None
+
+    def numpy_actor(self) -> Callable[[list[np.ndarray], np.ndarray | None, bool], tuple[Any, ...]] | None:
+        """:meth:`act` on numpy arrays for acting on the CPU (see
+        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply."""
+        encoder, body = NumpyEncoder.of(self.encoder), NumpyTowers.of(self.actor_body)
+        if encoder is None or body is None:
+            return None
+        head, rng = self.head, acting_generator()
+        c = head.continuous_size
+        if c:
+            weight, bias = view(head.mu_log_std.weight).T, view(head.mu_log_std.bias)
+        if head.discrete is not None:
+            logits = (view(head.discrete.logits.weight).T, view(head.discrete.logits.bias))
+            starts = np.cumsum((0, *head.branches))
+        log_2, log_sqrt_2pi = np.float32(math.log(2.0)), np.float32(_LOG_SQRT_2PI)
+
+        def act(obs: list[np.ndarray], mask: np.ndarray | None, deterministic: bool) -> tuple[Any, ...]:
+            features = body.stacked(encoder(obs))
+            n = len(features)
+            continuous, discrete, log_prob = (
+                np.zeros((n, 0), np.float32),
+                np.zeros((n, 0), np.int64),
+                np.zeros(n, np.float32),
+            )
+            if c:
+                out = features @ weight + bias
+                mu = out[:, :c]
+                if deterministic:
+                    continuous = np.tanh(mu)
+                else:  # SquashedActionHead.rsample
+                    log_std = np.clip(out[:, c:], LOG_STD_MIN, LOG_STD_MAX)
+                    noise = rng.standard_normal(mu.shape, np.float32)
+                    pre_tanh = mu + noise * np.exp(log_std)
+                    continuous = np.tanh(pre_tanh)
+                    log_prob = (np.float32(-0.5) * noise * noise - log_std - log_sqrt_2pi).sum(-1)
+                    log_prob -= (2 * (log_2 - pre_tanh - np.logaddexp(np.float32(0), -2 * pre_tanh))).sum(-1)
+            if head.discrete is not None:
+                discrete, discrete_log_prob = sample_branches(
+                    features, mask, logits, head.branches, starts, rng, deterministic
+                )
+                log_prob = log_prob + discrete_log_prob
+            return continuous, discrete, log_prob, None
+
+        return act
 
     @torch.no_grad()
     def soft_update(self, tau: float) -> None:
