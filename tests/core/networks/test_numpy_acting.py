@@ -147,3 +147,13 @@ def test_a_seed_fixes_the_numpy_draws() -> None:
         runs.append(policy.act(steps))
     np.testing.assert_array_equal(runs[0].action.continuous, runs[1].action.continuous)
     np.testing.assert_array_equal(runs[0].action.discrete, runs[1].action.discrete)
+
+
+def test_numpy_acting_keeps_openblas_to_one_thread() -> None:
+    from threadpoolctl import threadpool_info
+
+    spec = BehaviorSpec((ObservationSpec((3,)), ObservationSpec((2, 2))), SPECS["discrete"])
+    Policy(spec, network(SPECS["discrete"]), torch.device("cpu"))
+    openblas = [pool for pool in threadpool_info() if pool["internal_api"] == "openblas"]
+    assert all(pool["num_threads"] == 1 for pool in openblas)
+    assert torch.get_num_threads() >= 1  # torch's own threads are not OpenBLAS's

@@ -63,3 +63,15 @@ def test_numpy_acting_matches_the_torch_actor(action: ActionSpec) -> None:
     np.testing.assert_allclose(log_prob, expected_log_prob.numpy(), rtol=1e-3, atol=1e-3)
     if mask is not None:
         assert (discrete[:, 0] != 1).all()
+
+
+def test_numpy_draws_follow_the_squashed_gaussian() -> None:
+    net = network(ActionSpec(1, ()))
+    obs = [np.repeat(obs_and_mask(ActionSpec(1, ()))[0][0][:1], 40000, axis=0)]
+    continuous, _, _, _ = net.numpy_actor()(obs, None, False)  # type: ignore[misc]
+    with torch.no_grad():
+        mu, log_std = net.head.mu_log_std(net.actor_features([torch.from_numpy(obs[0][:1])])).chunk(2, dim=-1)
+    pre_tanh = np.arctanh(np.clip(continuous.astype(np.float64), -1 + 1e-7, 1 - 1e-7))
+    std = float(log_std.clamp(-20, 2).exp())
+    assert abs(pre_tanh.mean() - float(mu)) < 0.03 * max(std, 1.0)
+    assert abs(pre_tanh.std() / std - 1) < 0.03

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import _LOG_SQRT_2PI, _MASKED_LOGIT, ActionHead
@@ -41,6 +42,22 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"tanh": _tanh, "relu":
 def view(tensor: torch.Tensor) -> Array:
     """A numpy array sharing ``tensor``'s memory (which must be on the CPU)."""
     return tensor.detach().numpy()
+
+
+_openblas_limited = False
+
+
+def single_threaded_openblas() -> None:
+    """Keep numpy's OpenBLAS (where numpy uses it) to one thread, once per process.
+
+    Acting's products are far too small to share out, and OpenBLAS's idle workers spin for a
+    while after each call: between SAC's updates they took cores from torch's own threads.
+    torch's BLAS and OpenMP threads (``torch_settings.num_threads``) are left alone.
+    """
+    global _openblas_limited
+    if not _openblas_limited:
+        ThreadpoolController().select(internal_api="openblas").limit(limits=1)
+        _openblas_limited = True
 
 
 def acting_generator() -> np.random.Generator:

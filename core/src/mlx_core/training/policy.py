@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps
+from mlx_core.networks.numpy_acting import single_threaded_openblas
 
 
 @attrs.define
@@ -44,6 +45,8 @@ class Policy:
         # small batches act faster through numpy on the CPU, where the network offers it
         numpy_actor = getattr(network, "numpy_actor", None)
         self._numpy_act = numpy_actor() if device.type == "cpu" and numpy_actor is not None else None
+        if self._numpy_act is not None:
+            single_threaded_openblas()
 
     def obs_tensors(self, obs: list[np.ndarray]) -> list[torch.Tensor]:
         """Observation arrays as float32 tensors on the policy's device (no copy on CPU)."""
