@@ -94,7 +94,6 @@ class NumpyTowers:
     """:class:`Towers` on numpy arrays: ``stacked(x)`` is every tower's output, (n, batch, hidden)."""
 
     def __init__(self, towers: Towers) -> None:
-        self.n = towers.n
         self.activation = NUMPY_ACTIVATIONS[towers.activation_name]
         self.layers = [(view(weight), view(bias)) for weight, bias in towers._layers]
 
@@ -112,7 +111,7 @@ class NumpyTowers:
 
 
 class NumpyActionHead:
-    """:meth:`ActionHead.sample` on numpy arrays."""
+    """:meth:`ActionHead.sample` on numpy arrays (SAC's discrete branches use it too)."""
 
     def __init__(self, head: ActionHead, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -141,43 +140,32 @@ class NumpyActionHead:
                 continuous = mu + noise * np.exp(self.log_std)
                 log_prob += (np.float32(-0.5) * noise * noise - self.log_std - np.float32(_LOG_SQRT_2PI)).sum(-1)
         if self.branches:
-            discrete, discrete_log_prob = sample_branches(
-                features, mask, self.logits, self.branches, self.starts, self.rng, deterministic
-            )
+            discrete, discrete_log_prob = self._sample_branches(features, mask, deterministic)
             log_prob += discrete_log_prob
         return continuous, discrete, log_prob
 
-
-def sample_branches(
-    features: Array,
-    mask: Array | None,
-    layer: tuple[Array, Array],
-    branches: tuple[int, ...],
-    starts: Array,
-    rng: np.random.Generator,
-    deterministic: bool,
-) -> tuple[Array, Array]:
-    """Masked categorical draws per branch: (choices (n, b) int64, summed log-probs (n,); zeros
-    for deterministic choices, as in :meth:`ActionHead.sample`)."""
-    weight, bias = layer
-    logits = features @ weight + bias
-    if mask is not None:
-        logits = np.where(mask, logits, np.float32(_MASKED_LOGIT))
-    n = len(features)
-    choices = np.empty((n, len(branches)), np.int64)
-    log_prob = np.zeros(n, np.float32)
-    for b, (start, stop) in enumerate(zip(starts[:-1], starts[1:])):
-        part = logits[:, start:stop]
-        shifted = part - part.max(-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-        if deterministic:
-            choice = log_probs.argmax(-1)
-        else:
-            # inverse-CDF draw with u in (0, total]: a zero-probability (masked) choice has an
-            # empty interval and is never drawn (as in ActionHead)
-            cdf = np.exp(log_probs).cumsum(-1)
-            u = (1.0 - rng.random((n, 1), np.float32)) * cdf[:, -1:]
-            choice = (cdf < u).sum(-1)
-            log_prob += np.take_along_axis(log_probs, choice[:, None], -1)[:, 0]
-        choices[:, b] = choice
-    return choices, log_prob
+    def _sample_branches(self, features: Array, mask: Array | None, deterministic: bool) -> tuple[Array, Array]:
+        """Masked categorical draws per branch: (choices (n, b) int64, summed log-probs (n,); zeros
+        for deterministic choices, as in :meth:`ActionHead.sample`)."""
+        weight, bias = self.logits
+        logits = features @ weight + bias
+        if mask is not None:
+            logits = np.where(mask, logits, np.float32(_MASKED_LOGIT))
+        n = len(features)
+        choices = np.empty((n, len(self.branches)), np.int64)
+        log_prob = np.zeros(n, np.float32)
+        for b, (start, stop) in enumerate(zip(self.starts[:-1], self.starts[1:])):
+            part = logits[:, start:stop]
+            shifted = part - part.max(-1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+            if deterministic:
+                choice = log_probs.argmax(-1)
+            else:
+                # inverse-CDF draw with u in (0, total]: a zero-probability (masked) choice has an
+                # empty interval and is never drawn (as in ActionHead)
+                cdf = np.exp(log_probs).cumsum(-1)
+                u = (1.0 - self.rng.random((n, 1), np.float32)) * cdf[:, -1:]
+                choice = (cdf < u).sum(-1)
+                log_prob += np.take_along_axis(log_probs, choice[:, None], -1)[:, 0]
+            choices[:, b] = choice
+        return choices, log_prob

@@ -15,7 +15,7 @@ from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import ActionSpec, BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
-from mlx_core.networks.numpy_acting import NumpyEncoder, NumpyTowers, acting_generator, sample_branches, view
+from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
 from mlx_core.networks.towers import Towers
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -149,9 +149,7 @@ class SACNetwork(nn.Module):
         c = head.continuous_size
         if c:
             weight, bias = view(head.mu_log_std.weight).T, view(head.mu_log_std.bias)
-        if head.discrete is not None:
-            logits = (view(head.discrete.logits.weight).T, view(head.discrete.logits.bias))
-            starts = np.cumsum((0, *head.branches))
+        discrete_head = NumpyActionHead(head.discrete, rng) if head.discrete is not None else None
         log_2, log_sqrt_2pi = np.float32(math.log(2.0)), np.float32(_LOG_SQRT_2PI)
 
         def act(obs: list[np.ndarray], mask: np.ndarray | None, deterministic: bool) -> tuple[Any, ...]:
@@ -174,10 +172,8 @@ class SACNetwork(nn.Module):
                     continuous = np.tanh(pre_tanh)
                     log_prob = (np.float32(-0.5) * noise * noise - log_std - log_sqrt_2pi).sum(-1)
                     log_prob -= (2 * (log_2 - pre_tanh - np.logaddexp(np.float32(0), -2 * pre_tanh))).sum(-1)
-            if head.discrete is not None:
-                discrete, discrete_log_prob = sample_branches(
-                    features, mask, logits, head.branches, starts, rng, deterministic
-                )
+            if discrete_head is not None:
+                _, discrete, discrete_log_prob = discrete_head.sample(features, mask, deterministic)
                 log_prob = log_prob + discrete_log_prob
             return continuous, discrete, log_prob, None
 
