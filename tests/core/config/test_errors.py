@@ -257,3 +257,8 @@ def test_missing_required_key_is_reported() -> None:
     obj, problems = structure({}, _Required, ("section",))
     assert obj is None
     assert [p.render("line 1") for p in problems] == ["section.name (line 1): missing; this key is required"]
+
+
+def test_keep_freed_memory_takes_true_or_false(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "torch_settings: {keep_freed_memory: maybe}\n")
+    assert problems == ["torch_settings.keep_freed_memory (line 1): expected true or false, got 'maybe'"]
