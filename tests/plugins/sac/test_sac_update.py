@@ -100,3 +100,29 @@ def test_actor_loss_does_not_move_the_critics() -> None:
     (0.5 * (q1[:, :, 0] - q_target).square().mean() + 0.5 * (q2[:, :, 0] - q_target).square().mean()).backward()
     for name, p in net2.critic.named_parameters():
         torch.testing.assert_close(captured[name], p.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("signals", [["extrinsic"], ["extrinsic", "curiosity"]])
+def test_twin_q_output_layer_is_the_batched_product(signals: list[str]) -> None:
+    """One output per critic takes a weighted sum instead of the batched product; both forms
+    give the same values and the same gradients for the weights and the actions."""
+    torch.manual_seed(0)
+    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(continuous_size=2))
+    critic = SACNetwork(spec, NetworkSettings(hidden_units=32, num_layers=2, activation="relu"), signals).critic
+    features = torch.randn(N, 5)
+    actions = (torch.rand(N, 2) * 2 - 1).requires_grad_()
+    q1, q2 = critic(features, actions)
+    (q1.square().sum() + 3 * q2.sum()).backward()
+    got = [critic.q_weight.grad.clone(), critic.q_bias.grad.clone(), actions.grad.clone()]
+
+    critic.zero_grad()
+    actions.grad = None
+    h = critic.towers.stacked(torch.cat([features, actions], 1))
+    q = torch.baddbmm(critic.q_bias, h, critic.q_weight)  # the textbook form, (2, n, outputs)
+    assert q1.shape == (N, len(signals), 1)
+    torch.testing.assert_close(q1.flatten(), q[0].flatten())
+    torch.testing.assert_close(q2.flatten(), q[1].flatten())
+    (q[0].square().sum() + 3 * q[1].sum()).backward()
+    expected = [critic.q_weight.grad, critic.q_bias.grad, actions.grad]
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
