@@ -8,6 +8,7 @@ behavior, the field and what was expected, so neither side fails somewhere deep 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,12 +67,11 @@ def from_tensor(tensor: pb.Tensor, what: str) -> np.ndarray:
         raise ProtocolError(f"{what} has dtype {tensor.dtype!r}; the protocol allows {', '.join(_DTYPES)}")
     shape = tuple(tensor.shape)
     data = tensor.data  # read once: every access makes a new bytes object
-    expected = dtype.itemsize
-    for n in shape:
-        if n < 0:
-            raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
-        expected *= n
-    if len(data) != expected:
+    # one product instead of a loop: a step decodes a dozen tensors, each visit costs
+    if shape and min(shape) < 0:
+        raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
+    if len(data) != dtype.itemsize * math.prod(shape):
+        expected = dtype.itemsize * math.prod(shape)
         raise ProtocolError(f"{what} has {len(data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}")
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
@@ -146,6 +146,7 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
 
     Every behavior of ``specs`` is in the result; ones the message leaves out have no agents.
     """
+    # once per step and simulator: error descriptions are only put together when needed
     result: StepResult = {}
     for steps in message.behaviors:
         behavior = steps.behavior
@@ -154,89 +155,113 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             raise ProtocolError(f"the result names behavior {behavior!r}, which is not one of {sorted(specs)}")
         if behavior in result:
             raise ProtocolError(f"the result holds behavior {behavior!r} twice")
-        where = f"behavior {behavior!r}"
         d = steps.decisions
-        agent_id = _vector(d.agent_id, f"{where} decision agent_id", _INT64)
+        agent_id = _vector(d.agent_id, behavior, "decision agent_id", _INT64)
         n = len(agent_id)
         if n > 1 and len(set(agent_id.tolist())) != n:  # a set: several times faster than np.unique here
-            raise ProtocolError(f"{where} asks for decisions for the same agent id twice in one result")
+            raise ProtocolError(f"behavior {behavior!r} asks for decisions for the same agent id twice in one result")
         decisions = DecisionSteps(
-            obs=_observations(d.observations, spec, n, f"{where} decision"),
-            reward=_rewards(d.reward, n, f"{where} decision reward"),
+            obs=_observations(d.observations, spec, n, behavior, "decision"),
+            reward=_rewards(d.reward, n, behavior, "decision reward"),
             agent_id=agent_id,
-            action_mask=_mask(d, spec, n, where),
+            action_mask=_mask(d.action_mask, spec, n, behavior) if d.HasField("action_mask") else None,
         )
         if steps.HasField("terminals"):
             t = steps.terminals
-            agent_id = _vector(t.agent_id, f"{where} terminal agent_id", _INT64)
+            agent_id = _vector(t.agent_id, behavior, "terminal agent_id", _INT64)
             n = len(agent_id)
             terminals = TerminalSteps(
-                obs=_observations(t.observations, spec, n, f"{where} terminal"),
-                reward=_rewards(t.reward, n, f"{where} terminal reward"),
+                obs=_observations(t.observations, spec, n, behavior, "terminal"),
+                reward=_rewards(t.reward, n, behavior, "terminal reward"),
                 agent_id=agent_id,
-                interrupted=_vector(t.interrupted, f"{where} terminal interrupted", _BOOL, n),
+                interrupted=_vector(t.interrupted, behavior, "terminal interrupted", _BOOL, n),
             )
         else:  # unset: no agent finished
             terminals = TerminalSteps.empty(spec)
         result[behavior] = (decisions, terminals)
-    for name, spec in specs.items():
-        if name not in result:
-            result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
+    if len(result) < len(specs):
+        for name, spec in specs.items():
+            if name not in result:
+                result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
     stats: dict[str, list[float]] = {}
     for stat in message.stats:
         stats.setdefault(stat.name, []).append(stat.value)
     return result, stats
 
 
-def _vector(tensor: pb.Tensor, what: str, dtype: np.dtype, length: int | None = None) -> np.ndarray:
-    array = from_tensor(tensor, what) if tensor.dtype else np.zeros(0, dtype)
+def _well_formed(tensor: pb.Tensor) -> np.ndarray | None:
+    """:func:`from_tensor`'s array when the tensor is well formed, else None (the caller then
+    calls :func:`from_tensor` for the error): steps decode a dozen tensors, and the
+    descriptions its errors need are only put together when one is wrong."""
+    dtype = _DTYPES.get(tensor.dtype)
+    if dtype is None:
+        return None
+    shape = tuple(tensor.shape)
+    data = tensor.data
+    if len(data) != dtype.itemsize * math.prod(shape) or (shape and min(shape) < 0):
+        return None
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _field(tensor: pb.Tensor, behavior: str, field: str) -> np.ndarray:
+    """A field of a behavior's steps as an array."""
+    array = _well_formed(tensor)
+    return array if array is not None else from_tensor(tensor, f"behavior {behavior!r} {field}")
+
+
+def _vector(tensor: pb.Tensor, behavior: str, field: str, dtype: np.dtype, length: int | None = None) -> np.ndarray:
+    array = _field(tensor, behavior, field) if tensor.dtype else np.zeros(0, dtype)
     if array.ndim != 1 or (length is not None and len(array) != length):
         expected = "a vector" if length is None else f"a vector of {length} values (one per agent)"
-        raise ProtocolError(f"{what} has shape {array.shape}; expected {expected}")
+        raise ProtocolError(f"behavior {behavior!r} {field} has shape {array.shape}; expected {expected}")
     if array.dtype != dtype:
         if dtype == _INT64 and array.dtype.kind in "iu":
             return array.astype(np.int64)
-        raise ProtocolError(f"{what} has dtype {array.dtype}; expected {dtype.name}")
+        raise ProtocolError(f"behavior {behavior!r} {field} has dtype {array.dtype}; expected {dtype.name}")
     return array
 
 
-def _rewards(tensor: pb.Tensor, n: int, what: str) -> np.ndarray:
+def _rewards(tensor: pb.Tensor, n: int, behavior: str, field: str) -> np.ndarray:
     wide = tensor.dtype == "float64"
-    reward = _vector(tensor, what, _FLOAT64 if wide else _FLOAT32, n)
+    reward = _vector(tensor, behavior, field, _FLOAT64 if wide else _FLOAT32, n)
     if wide:
         reward = reward.astype(np.float32)
     if not np.isfinite(reward).all():
-        raise ProtocolError(f"{what} holds NaN or infinite values")
+        raise ProtocolError(f"behavior {behavior!r} {field} holds NaN or infinite values")
     return reward
 
 
-def _observations(tensors: Any, spec: BehaviorSpec, n: int, what: str) -> list[np.ndarray]:
-    if len(tensors) != len(spec.observation_specs):
-        raise ProtocolError(f"{what} has {len(tensors)} observations; the spec declares {len(spec.observation_specs)}")
+def _observations(tensors: Any, spec: BehaviorSpec, n: int, behavior: str, kind: str) -> list[np.ndarray]:
+    observation_specs = spec.observation_specs
+    if len(tensors) != len(observation_specs):
+        raise ProtocolError(
+            f"behavior {behavior!r} {kind} has {len(tensors)} observations; the spec declares {len(observation_specs)}"
+        )
     observations = []
-    for i, (tensor, obs_spec) in enumerate(zip(tensors, spec.observation_specs)):
-        array = from_tensor(tensor, f"{what} observation {i}")
+    for i, (tensor, obs_spec) in enumerate(zip(tensors, observation_specs)):
+        array = _field(tensor, behavior, f"{kind} observation {i}")
         if array.shape != (n, *obs_spec.shape):
             raise ProtocolError(
-                f"{what} observation {i} ({obs_spec.name}) has shape {array.shape}; expected {(n, *obs_spec.shape)}"
+                f"behavior {behavior!r} {kind} observation {i} ({obs_spec.name}) has shape {array.shape}; "
+                f"expected {(n, *obs_spec.shape)}"
             )
         if array.dtype == np.uint8:  # 0-255 images: networks want 0-1, as for gymnasium images
             array = array.astype(np.float32) * np.float32(1 / 255)
         elif array.dtype != np.float32:
             array = array.astype(np.float32)
         if not np.isfinite(array).all():
-            raise ProtocolError(f"{what} observation {i} ({obs_spec.name}) holds NaN or infinite values")
+            raise ProtocolError(
+                f"behavior {behavior!r} {kind} observation {i} ({obs_spec.name}) holds NaN or infinite values"
+            )
         observations.append(array)
     return observations
 
 
-def _mask(d: pb.DecisionSteps, spec: BehaviorSpec, n: int, where: str) -> np.ndarray | None:
-    if not d.HasField("action_mask"):
-        return None
-    mask = from_tensor(d.action_mask, f"{where} action_mask")
+def _mask(tensor: pb.Tensor, spec: BehaviorSpec, n: int, behavior: str) -> np.ndarray:
+    mask = _field(tensor, behavior, "action_mask")
     expected = (n, sum(spec.action_spec.discrete_branches))
     if mask.shape != expected or mask.dtype != np.bool_:
-        raise ProtocolError(f"{where} action_mask is {mask.dtype} {mask.shape}; expected bool {expected}")
+        raise ProtocolError(f"behavior {behavior!r} action_mask is {mask.dtype} {mask.shape}; expected bool {expected}")
     return mask
 
 
@@ -246,8 +271,12 @@ def actions_to_proto(actions: Mapping[str, ActionTuple]) -> pb.StepRequest:
     request = pb.StepRequest()
     for name, action in actions.items():
         message = request.actions.add(behavior=name)
-        fill_tensor(message.continuous, np.asarray(action.continuous, np.float32))
-        fill_tensor(message.discrete, np.asarray(action.discrete, np.int64))
+        continuous, discrete = np.asarray(action.continuous, np.float32), np.asarray(action.discrete, np.int64)
+        # a kind of action the behavior does not have (no columns) stays unset: it decodes as none
+        if continuous.ndim != 2 or continuous.shape[1]:
+            fill_tensor(message.continuous, continuous)
+        if discrete.ndim != 2 or discrete.shape[1]:
+            fill_tensor(message.discrete, discrete)
     return request
 
 
@@ -262,20 +291,22 @@ def actions_from_proto(
     """
     actions: dict[str, ActionTuple] = {}
     for message in request.actions:
-        spec = specs.get(message.behavior)
+        behavior = message.behavior
+        spec = specs.get(behavior)
         if spec is None:
-            raise ProtocolError(f"actions for unknown behavior {message.behavior!r}; behaviors are {sorted(specs)}")
-        if message.behavior in actions:
-            raise ProtocolError(f"two sets of actions for behavior {message.behavior!r}")
-        asked = waiting.get(message.behavior)
+            raise ProtocolError(f"actions for unknown behavior {behavior!r}; behaviors are {sorted(specs)}")
+        if behavior in actions:
+            raise ProtocolError(f"two sets of actions for behavior {behavior!r}")
+        asked = waiting.get(behavior)
         n, mask = (0, None) if asked is None else (len(asked), asked.action_mask)
-        where = f"actions for behavior {message.behavior!r}"
-        continuous = _action_array(message.continuous, (n, spec.action_spec.continuous_size), _FLOAT32, where, "continuous")
-        discrete = _action_array(message.discrete, (n, spec.action_spec.discrete_size), _INT64, where, "discrete")
-        if not np.isfinite(continuous).all():
-            raise ProtocolError(f"{where}: continuous actions hold NaN or infinite values")
+        action_spec = spec.action_spec
+        continuous = _action_array(message.continuous, (n, action_spec.continuous_size), _FLOAT32, behavior, "continuous")
+        discrete = _action_array(message.discrete, (n, len(action_spec.discrete_branches)), _INT64, behavior, "discrete")
+        if continuous.size and not np.isfinite(continuous).all():
+            raise ProtocolError(f"actions for behavior {behavior!r}: continuous actions hold NaN or infinite values")
         if discrete.size:
-            branches = np.asarray(spec.action_spec.discrete_branches)
+            where = f"actions for behavior {behavior!r}"
+            branches = np.asarray(action_spec.discrete_branches)
             if (discrete < 0).any() or (discrete >= branches).any():
                 raise ProtocolError(f"{where}: a discrete action is outside its branch sizes {tuple(branches.tolist())}")
             if mask is not None:
@@ -283,24 +314,29 @@ def actions_from_proto(
                 allowed = np.take_along_axis(mask, discrete + offsets, axis=1)
                 if not allowed.all():
                     raise ProtocolError(f"{where}: a discrete action picks a choice that the action mask forbids")
-        actions[message.behavior] = ActionTuple(continuous=continuous, discrete=discrete)
-    for name, asked in waiting.items():
-        if len(asked) and name not in actions:
-            raise ProtocolError(f"no actions for behavior {name!r}, which has {len(asked)} agents waiting for a decision")
+        actions[behavior] = ActionTuple(continuous=continuous, discrete=discrete)
+    if len(actions) < len(waiting):
+        for name, asked in waiting.items():
+            if len(asked) and name not in actions:
+                raise ProtocolError(f"no actions for behavior {name!r}, which has {len(asked)} agents waiting for a decision")
     return actions
 
 
-def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: np.dtype, where: str, kind: str) -> np.ndarray:
+def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: np.dtype, behavior: str, kind: str) -> np.ndarray:
     array: np.ndarray
     if not tensor.dtype:  # an unset field: no actions of this kind
         array = np.zeros((shape[0], 0), dtype)
     else:
-        array = from_tensor(tensor, f"{where} ({kind})")
+        well_formed = _well_formed(tensor)
+        array = well_formed if well_formed is not None else from_tensor(tensor, f"actions for behavior {behavior!r} ({kind})")
     if array.shape != shape:
-        raise ProtocolError(f"{where}: {kind} actions have shape {array.shape}; expected {shape} (one row per waiting agent)")
+        raise ProtocolError(
+            f"actions for behavior {behavior!r}: {kind} actions have shape {array.shape}; expected {shape} "
+            "(one row per waiting agent)"
+        )
     if array.dtype != dtype:
         if dtype.kind == array.dtype.kind or (array.dtype.kind in "iu" and dtype.kind == "i"):
             with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which is refused next
                 return array.astype(dtype)
-        raise ProtocolError(f"{where}: {kind} actions have dtype {array.dtype}; expected {dtype.name}")
+        raise ProtocolError(f"actions for behavior {behavior!r}: {kind} actions have dtype {array.dtype}; expected {dtype.name}")
     return array
