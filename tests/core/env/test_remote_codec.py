@@ -358,6 +358,16 @@ def test_actions_roundtrip_for_waiting_agents() -> None:
         assert back[name].continuous.dtype == np.float32 and back[name].discrete.dtype == np.int64
         np.testing.assert_array_equal(back[name].continuous, action.continuous)
         np.testing.assert_array_equal(back[name].discrete, action.discrete)
+    # a kind of action a behavior does not have travels as an unset field, not as empty bytes
+    grid = actions_to_proto(sent).actions[0]
+    assert grid.behavior == "Grid" and not grid.HasField("continuous") and grid.HasField("discrete")
+
+
+def test_actions_with_rows_but_no_columns_of_a_kind_the_spec_has_are_refused() -> None:
+    # left unset on the wire, the kind still has to match the spec on arrival
+    sent = {"Mixed": ActionTuple(np.zeros((2, 0), np.float32), np.array([[3], [0]]))}
+    with pytest.raises(ProtocolError, match=r"'Mixed': continuous actions have shape \(2, 0\); expected \(2, 2\)"):
+        actions_from_proto(actions_to_proto(sent), SPECS, {"Mixed": decisions(MIXED, 2)})
 
 
 def test_behaviors_without_waiting_agents_may_be_left_out() -> None:
