@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import textwrap
 
 import gymnasium
@@ -10,7 +12,7 @@ import pytest
 
 from mlx_core.config.settings import EnvSettings, RunOptions
 from mlx_core.env.base import ActionTuple
-from mlx_core.env.gymnasium import GymnasiumEnvironment, accepts, make_gymnasium
+from mlx_core.env.gymnasium import GymnasiumEnvironment, SingleCopy, accepts, make_gymnasium, parse_env_args
 from mlx_core.errors import EnvError
 
 TINY_ENV = '''
@@ -116,6 +118,49 @@ def test_time_limit_truncation_is_reported_as_interrupted():
     assert terminal.interrupted.tolist() == [True, True, True]
     assert terminal.reward.tolist() == [1.0, 1.0, 1.0]
     assert not np.allclose(terminal.obs[0], decisions.obs[0])
+
+
+@pytest.mark.parametrize(
+    ("target", "env_args", "steps"),
+    [("Pendulum-v1", ["max_episode_steps=7"], 20), ("FrozenLake-v1", [], 60), ("tiny:Counter", [], 10)],
+)
+def test_one_copy_steps_exactly_like_a_one_copy_vector_env(target, env_args, steps, tiny_module):
+    """One copy skips gymnasium's vector env; the results are the ones the vector env gives:
+    seeded resets, rescaled actions, terminal steps with the last observation, interrupted
+    flags, the next episode's first observation in the same step."""
+    target = target.replace("tiny", tiny_module)
+    fast = make_gymnasium(target, options(*env_args), num_envs=1, seed=5)
+    reference = make_gymnasium(target, options(*env_args), num_envs=1, seed=5)
+    reference.vector_env.close()
+    kwargs = parse_env_args(env_args, target)
+    if ":" in target:  # module:Class
+        module, _, cls = target.partition(":")
+        make = functools.partial(getattr(importlib.import_module(module), cls), **kwargs)
+    else:
+        make = functools.partial(gymnasium.make, target, **kwargs)
+    reference.vector_env = gymnasium.vector.SyncVectorEnv([make], autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+    assert isinstance(fast.vector_env, SingleCopy)
+    (name, spec), = fast.specs.items()
+    rng = np.random.default_rng(0)
+    results = [(fast.reset()[name], reference.reset()[name])]
+    for _ in range(steps):
+        branches = spec.action_spec.discrete_branches
+        action = ActionTuple(
+            continuous=rng.uniform(-1.5, 1.5, (1, spec.action_spec.continuous_size)).astype(np.float32),
+            discrete=np.array([[rng.integers(b) for b in branches]], np.int64).reshape(1, len(branches)),
+        )
+        results.append((fast.step({name: action})[name], reference.step({name: action})[name]))
+    ended = 0
+    for (decisions, terminal), (ref_decisions, ref_terminal) in results:
+        for got, expected in ((decisions, ref_decisions), (terminal, ref_terminal)):
+            for field in ("obs", "reward", "agent_id"):
+                a, b = getattr(got, field), getattr(expected, field)
+                for x, y in zip(a, b) if field == "obs" else [(a, b)]:
+                    assert x.dtype == y.dtype and x.shape == y.shape
+                    np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(terminal.interrupted, ref_terminal.interrupted)
+        ended += len(terminal)
+    assert ended >= 2  # episodes ended (by a time limit or by the task) along the way
 
 
 def test_discrete_observations_become_one_hot_vectors():

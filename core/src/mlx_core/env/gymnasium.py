@@ -88,7 +88,8 @@ class GymnasiumEnvironment(Environment):
 
     The behavior is named by the gymnasium id, or by the class name for ``module:Class``
     targets. Continuous actions in [-1, 1] are rescaled to finite ``Box`` bounds; discrete
-    observations become one-hot vectors. ``vector_env`` is the wrapped gymnasium vector env.
+    observations become one-hot vectors. ``vector_env`` is the wrapped gymnasium vector env
+    (a :class:`SingleCopy` for one copy).
     """
 
     def __init__(
@@ -163,8 +164,9 @@ class GymnasiumEnvironment(Environment):
 
 def _make_vector_env(
     target: str, num_envs: int, kwargs: dict[str, Any]
-) -> tuple[str, gymnasium.vector.VectorEnv]:
-    """The behavior name and a SAME_STEP-autoresetting sync vector env for ``target``."""
+) -> tuple[str, gymnasium.vector.VectorEnv | SingleCopy]:
+    """The behavior name and a SAME_STEP-autoresetting sync vector env for ``target`` (a
+    :class:`SingleCopy` for one copy)."""
     same_step = gymnasium.vector.AutoresetMode.SAME_STEP
     env_class: type[gymnasium.Env] | None = None
     env_id = target
@@ -190,6 +192,9 @@ def _make_vector_env(
             "one, or module.path:ClassName for a gymnasium.Env subclass."
         )
     try:
+        if num_envs == 1:
+            one = gymnasium.make(env_id, **kwargs) if env_class is None else _class_factory(env_class, kwargs)()
+            return (env_id if env_class is None else env_class.__name__), SingleCopy(one)
         if env_class is None:
             return env_id, gymnasium.make_vec(
                 env_id,
@@ -207,6 +212,56 @@ def _make_vector_env(
             f"Cannot create gymnasium environment {target!r} with arguments {kwargs}: {error}. "
             "Check env_args (key=value pairs for the constructor) and the env's dependencies."
         ) from None
+
+
+class SingleCopy:
+    """One gymnasium env behind the part of a vector env's API the adapter uses, resetting in
+    the step that ends an episode as ``AutoresetMode.SAME_STEP`` does.
+
+    A one-copy ``SyncVectorEnv`` deep-copies every step's info, fills a batch buffer and loops
+    over its copies: for a classic-control task that costs about as much as the task's own
+    step (measured: Pendulum-v1 34 µs, through the vector env and this adapter 140 µs).
+    """
+
+    num_envs = 1
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        self.env = env
+        self.envs = [env]
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.metadata = env.metadata
+
+    @property
+    def unwrapped(self) -> SingleCopy:
+        """This object (as a vector env's ``unwrapped`` is the vector env)."""
+        return self
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env; its observation as a batch of one."""
+        obs, info = self.env.reset(seed=seed)
+        return _batch_of_one(obs), info
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step with ``actions[0]``; an ended episode's last observation goes to
+        ``infos["final_obs"]`` and the returned observation is the next episode's first."""
+        obs, reward, terminated, truncated, info = self.env.step(actions[0])
+        infos: dict[str, Any] = {}
+        if terminated or truncated:
+            final_obs = np.empty(1, dtype=object)
+            final_obs[0] = obs
+            infos = {"final_obs": final_obs, "final_info": info}
+            obs, _ = self.env.reset()
+        return _batch_of_one(obs), np.array([reward]), np.array([terminated]), np.array([truncated]), infos
+
+    def close(self) -> None:
+        """Close the env."""
+        self.env.close()
+
+
+def _batch_of_one(obs: Any) -> np.ndarray:
+    # a copy: an env may hand out the same array each step and change it in place
+    return np.array(obs)[np.newaxis]
 
 
 def _env_class(module: Any, name: str, target: str) -> type[gymnasium.Env]:
@@ -290,9 +345,12 @@ def _box_rescaler(space: spaces.Box, num_envs: int) -> Callable[[ActionTuple], n
     low = np.where(finite, space.low, 0.0)
     half_range = np.where(finite, (space.high - space.low) / 2.0, 0.0)
 
+    all_finite = bool(finite.all())
+
     def rescale(actions: ActionTuple) -> np.ndarray:
         raw = actions.continuous.reshape(num_envs, *space.shape)
-        scaled = low + (np.clip(raw, -1.0, 1.0) + 1.0) * half_range
-        return np.where(finite, scaled, raw).astype(space.dtype)
+        # minimum/maximum rather than np.clip: the same values without clip's Python layers
+        scaled = low + (np.minimum(np.maximum(raw, -1.0), 1.0) + 1.0) * half_range
+        return (scaled if all_finite else np.where(finite, scaled, raw)).astype(space.dtype)
 
     return rescale
