@@ -464,6 +464,13 @@ def test_missing_actions_for_waiting_agents_are_refused() -> None:
         actions_from_proto(request(), SPECS, waiting)
 
 
+
+def test_actions_for_a_behavior_with_no_waiting_agents_do_not_stand_in_for_missing_ones() -> None:
+    # as many sets of actions as waiting behaviors, but for the wrong one
+    waiting = {"Grid": decisions(GRID, 2)}
+    with pytest.raises(ProtocolError, match="no actions for behavior 'Grid', which has 2 agents waiting"):
+        actions_from_proto(request(mixed_actions(np.zeros((0, 2)), np.zeros((0, 1)))), SPECS, waiting)
+
 # -- fixed gaps ------------------------------------------------------------------------------
 def test_float64_rewards_of_the_wrong_shape_are_refused() -> None:
     message = _grid_message(reward=to_tensor(np.zeros((2, 3), np.float64)))

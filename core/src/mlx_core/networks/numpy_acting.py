@@ -15,6 +15,7 @@ anything else the builders return None and the policy acts through torch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -44,9 +45,7 @@ def view(tensor: torch.Tensor) -> Array:
     return tensor.detach().numpy()
 
 
-_openblas_limited = False
-
-
+@functools.cache
 def single_threaded_openblas() -> None:
     """Keep numpy's OpenBLAS (where numpy uses it) to one thread, once per process.
 
@@ -54,10 +53,7 @@ def single_threaded_openblas() -> None:
     while after each call: between SAC's updates they took cores from torch's own threads.
     torch's BLAS and OpenMP threads (``torch_settings.num_threads``) are left alone.
     """
-    global _openblas_limited
-    if not _openblas_limited:
-        ThreadpoolController().select(internal_api="openblas").limit(limits=1)
-        _openblas_limited = True
+    ThreadpoolController().select(internal_api="openblas").limit(limits=1)
 
 
 def acting_generator() -> np.random.Generator:

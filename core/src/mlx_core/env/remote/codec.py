@@ -62,18 +62,35 @@ def fill_tensor(tensor: pb.Tensor, array: np.ndarray) -> pb.Tensor:
 
 def from_tensor(tensor: pb.Tensor, what: str) -> np.ndarray:
     """The array a Tensor message holds (a writable copy: torch refuses read-only buffers)."""
+    array = _well_formed(tensor)
+    if array is None:
+        raise _malformed(tensor, what)
+    return array
+
+
+def _well_formed(tensor: pb.Tensor) -> np.ndarray | None:
+    """:func:`from_tensor`'s array, or None when the tensor is malformed: callers that decode
+    every step put together the description :func:`_malformed` needs only then."""
     dtype = _DTYPES.get(tensor.dtype)
     if dtype is None:
-        raise ProtocolError(f"{what} has dtype {tensor.dtype!r}; the protocol allows {', '.join(_DTYPES)}")
+        return None
     shape = tuple(tensor.shape)
     data = tensor.data  # read once: every access makes a new bytes object
-    # one product instead of a loop: a step decodes a dozen tensors, each visit costs
-    if shape and min(shape) < 0:
-        raise ProtocolError(f"{what} has a negative dimension in shape {shape}")
-    if len(data) != dtype.itemsize * math.prod(shape):
-        expected = dtype.itemsize * math.prod(shape)
-        raise ProtocolError(f"{what} has {len(data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}")
+    if len(data) != dtype.itemsize * math.prod(shape) or (shape and min(shape) < 0):
+        return None
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _malformed(tensor: pb.Tensor, what: str) -> ProtocolError:
+    """What is wrong with a tensor :func:`_well_formed` refused."""
+    dtype = _DTYPES.get(tensor.dtype)
+    if dtype is None:
+        return ProtocolError(f"{what} has dtype {tensor.dtype!r}; the protocol allows {', '.join(_DTYPES)}")
+    shape = tuple(tensor.shape)
+    if shape and min(shape) < 0:
+        return ProtocolError(f"{what} has a negative dimension in shape {shape}")
+    expected = dtype.itemsize * math.prod(shape)
+    return ProtocolError(f"{what} has {len(tensor.data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}")
 
 
 # -- specs ---------------------------------------------------------------------------------
@@ -179,34 +196,21 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
         else:  # unset: no agent finished
             terminals = TerminalSteps.empty(spec)
         result[behavior] = (decisions, terminals)
-    if len(result) < len(specs):
-        for name, spec in specs.items():
-            if name not in result:
-                result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
+    for name, spec in specs.items():
+        if name not in result:
+            result[name] = (DecisionSteps.empty(spec), TerminalSteps.empty(spec))
     stats: dict[str, list[float]] = {}
     for stat in message.stats:
         stats.setdefault(stat.name, []).append(stat.value)
     return result, stats
 
 
-def _well_formed(tensor: pb.Tensor) -> np.ndarray | None:
-    """:func:`from_tensor`'s array when the tensor is well formed, else None (the caller then
-    calls :func:`from_tensor` for the error): steps decode a dozen tensors, and the
-    descriptions its errors need are only put together when one is wrong."""
-    dtype = _DTYPES.get(tensor.dtype)
-    if dtype is None:
-        return None
-    shape = tuple(tensor.shape)
-    data = tensor.data
-    if len(data) != dtype.itemsize * math.prod(shape) or (shape and min(shape) < 0):
-        return None
-    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-
-
 def _field(tensor: pb.Tensor, behavior: str, field: str) -> np.ndarray:
     """A field of a behavior's steps as an array."""
     array = _well_formed(tensor)
-    return array if array is not None else from_tensor(tensor, f"behavior {behavior!r} {field}")
+    if array is None:
+        raise _malformed(tensor, f"behavior {behavior!r} {field}")
+    return array
 
 
 def _vector(tensor: pb.Tensor, behavior: str, field: str, dtype: np.dtype, length: int | None = None) -> np.ndarray:
@@ -315,10 +319,9 @@ def actions_from_proto(
                 if not allowed.all():
                     raise ProtocolError(f"{where}: a discrete action picks a choice that the action mask forbids")
         actions[behavior] = ActionTuple(continuous=continuous, discrete=discrete)
-    if len(actions) < len(waiting):
-        for name, asked in waiting.items():
-            if len(asked) and name not in actions:
-                raise ProtocolError(f"no actions for behavior {name!r}, which has {len(asked)} agents waiting for a decision")
+    for name, asked in waiting.items():
+        if len(asked) and name not in actions:
+            raise ProtocolError(f"no actions for behavior {name!r}, which has {len(asked)} agents waiting for a decision")
     return actions
 
 
@@ -328,7 +331,9 @@ def _action_array(tensor: pb.Tensor, shape: tuple[int, int], dtype: np.dtype, be
         array = np.zeros((shape[0], 0), dtype)
     else:
         well_formed = _well_formed(tensor)
-        array = well_formed if well_formed is not None else from_tensor(tensor, f"actions for behavior {behavior!r} ({kind})")
+        if well_formed is None:
+            raise _malformed(tensor, f"actions for behavior {behavior!r} ({kind})")
+        array = well_formed
     if array.shape != shape:
         raise ProtocolError(
             f"actions for behavior {behavior!r}: {kind} actions have shape {array.shape}; expected {shape} "

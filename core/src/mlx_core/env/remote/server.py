@@ -74,12 +74,7 @@ class EnvironmentServicer(pb_grpc.EnvironmentServicer):
     async def StepStream(self, requests: AsyncIterator[pb.StepRequest], context: Any) -> AsyncIterator[pb.StepResult]:  # noqa: N802
         """:meth:`Step` for every request of the stream; a refused one ends the stream."""
         async for request in requests:
-            try:  # not through _answer: one coroutine less per step
-                result = self._step(request)
-            except _Refusal as refusal:
-                await context.abort(refusal.code, refusal.message)
-                return
-            yield result
+            yield await self._answer(context, self._step, request)
 
     async def SetParameters(self, request: pb.SetParametersRequest, context: Any) -> pb.Empty:  # noqa: N802
         """Parameters for each agent's next episode."""
