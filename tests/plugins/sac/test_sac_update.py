@@ -74,17 +74,17 @@ def test_actor_loss_does_not_move_the_critics() -> None:
     optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
     batch = _batch(spec, 0)
     captured: dict[str, torch.Tensor] = {}
-    original = optimizer.adam.apply_gradients
+    original = optimizer.critic_adam.apply_gradients
 
     def capture(*args: object, **kwargs: object) -> object:
         for name, p in net.critic.named_parameters():
             captured[name] = p.grad.clone()
         return original(*args, **kwargs)
 
-    optimizer.adam.apply_gradients = capture  # type: ignore[method-assign]
+    optimizer.critic_adam.apply_gradients = capture  # type: ignore[method-assign]
     optimizer.update(batch, 0, 1000)
     # the Q losses alone, from the same parameters and the same random draws
-    optimizer.adam.apply_gradients = original  # type: ignore[method-assign]
+    optimizer.critic_adam.apply_gradients = original  # type: ignore[method-assign]
     torch.manual_seed(0)
     net2 = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2, activation="relu", normalize=False), ["extrinsic"])
     opt2 = SACOptimizer(net2, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
@@ -126,3 +126,75 @@ def test_twin_q_output_layer_is_the_batched_product(signals: list[str]) -> None:
     expected = [critic.q_weight.grad, critic.q_bias.grad, actions.grad]
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b)
+
+
+def test_a_checkpoint_with_one_adam_loads_into_the_two() -> None:
+    """Checkpoints written when one Adam stepped the actor, the critics and the entropy
+    coefficients (in that order) resume with each parameter's moments in the Adam that now
+    steps it."""
+    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(2, (3,)))
+    torch.manual_seed(0)
+    net = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2), ["extrinsic"])
+    optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
+    actor = list(net.actor_body.parameters()) + list(net.head.parameters())
+    critics = list(net.critic.parameters()) + list(net.encoder.parameters())
+    alphas = [optimizer.log_alpha_continuous, optimizer.log_alpha_discrete]
+    old_order = actor + critics + alphas
+    single = torch.optim.Adam(old_order, lr=1e-3)
+    for i, p in enumerate(old_order):
+        p.grad = torch.full_like(p, float(i + 1))
+    single.step()
+    state = {**optimizer.state_dict(), "adam": single.state_dict()}
+    del state["actor_adam"], state["critic_adam"]
+
+    optimizer.load_state_dict(state)
+    for adam, params in ((optimizer.actor_adam, actor + alphas), (optimizer.critic_adam, critics)):
+        assert adam.param_groups[0]["params"] == params
+        for p in params:
+            torch.testing.assert_close(adam.state[p]["exp_avg"], single.state[p]["exp_avg"])
+            torch.testing.assert_close(adam.state[p]["exp_avg_sq"], single.state[p]["exp_avg_sq"])
+    optimizer.update(_batch(spec, 0), 1, 1000)  # and it steps from there
+    assert int(optimizer.critic_adam.state[critics[0]]["step"]) == 2
+
+
+@pytest.mark.parametrize("failing", ["actor", "critics"])
+def test_a_half_that_fails_ends_the_update_with_its_error(failing: str) -> None:
+    """An exception in either half (two threads) reaches the caller instead of leaving the
+    other half waiting for it, and the next update runs."""
+    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(2, ()))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        net = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2), ["extrinsic"])
+        optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
+        assert optimizer._actor_thread is not None
+        batch = _batch(spec, 0)
+        broken = batch
+        if failing == "critics":  # rewards that do not fit the targets
+            broken = dict(batch, rewards=torch.zeros(N + 3, 1))
+        else:
+            step_actor = optimizer.actor_adam.apply_gradients
+
+            def fail_once(*args: object) -> object:
+                optimizer.actor_adam.apply_gradients = step_actor  # type: ignore[method-assign]
+                raise RuntimeError("the actor's half failed")
+
+            optimizer.actor_adam.apply_gradients = fail_once  # type: ignore[method-assign]
+        outcome: list[object] = []
+
+        def run() -> None:
+            try:
+                optimizer.update(broken, 0, 1000)
+            except Exception as error:  # noqa: BLE001 - the test inspects it
+                outcome.append(error)
+            outcome.append(optimizer.update(batch, 1, 1000))
+
+        worker = threading.Thread(target=run, daemon=True)  # a hang fails the test, not the suite
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "an update hung"
+        assert len(outcome) == 2 and isinstance(outcome[0], RuntimeError)
+        assert isinstance(outcome[1], dict) and all(v == v for v in outcome[1].values())  # numbers, not NaN
+    finally:
+        torch.set_num_threads(previous)

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
 from torch import nn
 
-from mlx_core.training.adam import clip_grad_norm, make_adam
+from mlx_core.training.adam import make_adam
 from mlx_core.training.schedules import scheduled
 from mlx_sac.networks import SACNetwork
 from mlx_sac.settings import SACSettings
 
 
 class SACOptimizer:
-    """Owns SAC's Adam optimizer (actor, critics and entropy coefficients) and its update.
+    """Owns SAC's Adam optimizers (one for the critics, one for the actor and entropy
+    coefficients) and its update.
 
     Critics, actor and entropy coefficients are updated simultaneously, as in the original
-    SAC implementation: their three losses are computed from the same parameters, summed
-    (each loss reaches only its own parameters: the actor's loss goes through the critics with
-    their weights as constants) and applied with one fused Adam step.
+    SAC implementation: their losses are computed from the same parameters (the actor's loss
+    goes through the critics with their weights as constants) and each reaches only its own
+    parameters, which its own Adam then steps.
 
-    The critics' part (targets, Q losses, their backward pass) and the actor's part (policy and
-    entropy-coefficient losses, their backward pass) share no gradients, so with
-    ``torch_settings.num_threads`` >= 2 they run side by side on two threads, one each; the
-    random draws are made up front, so a seed gives the same update either way.
+    The critics' part (targets, Q losses, their backward pass, their Adam step and the target
+    update) and the actor's part (policy and entropy-coefficient losses, their backward pass,
+    their Adam step) share no gradients, so with ``torch_settings.num_threads`` >= 2 they run
+    side by side on two threads, one each. The critics' weights change only once the actor's
+    backward pass (which reads them) is done, and the actor's once the next actions (which the
+    critics' targets read) are computed. The random draws are made up front, so a seed gives
+    the same update either way.
     """
 
     def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float]) -> None:
@@ -46,9 +51,10 @@ class SACOptimizer:
         self.target_entropy_discrete = [hp.discrete_target_entropy_scale * math.log(b) for b in self.branches]
         actor_params = list(network.actor_body.parameters()) + list(network.head.parameters())
         critic_params = list(network.critic.parameters()) + list(network.encoder.parameters())
-        self.critic_params = critic_params
-        self.params = actor_params + critic_params + [self.log_alpha_continuous, self.log_alpha_discrete]
-        self.adam = make_adam(self.params, hp.learning_rate)
+        actor_params += [self.log_alpha_continuous, self.log_alpha_discrete]
+        self.params = actor_params + critic_params
+        self.actor_adam = make_adam(actor_params, hp.learning_rate)
+        self.critic_adam = make_adam(critic_params, hp.learning_rate)
         # the actor's half of an update runs here when there are threads for both halves
         self._actor_thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlx-sac-actor", initializer=torch.set_num_threads, initargs=(1,))
@@ -106,7 +112,7 @@ class SACOptimizer:
     def _update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
         hp, net = self.hp, self.network
         learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
-        self.adam.param_groups[0]["lr"] = learning_rate
+        self.actor_adam.param_groups[0]["lr"] = self.critic_adam.param_groups[0]["lr"] = learning_rate
         alpha_c = self.log_alpha_continuous.exp().detach()
         alpha_d = self.log_alpha_discrete.exp().detach()
         masks = batch.get("masks")
@@ -115,6 +121,10 @@ class SACOptimizer:
         next_noise, noise = torch.randn(2, n, c, device=features.device)  # drawn here: same order on any thread
         for parameter in self.params:  # zero_grad(set_to_none) without its per-call overhead
             parameter.grad = None
+        # the order of the two halves' parameter changes (see the class docstring), and the
+        # critics' losses for the statistics, which the actor's thread puts together
+        next_actions_done, actor_backward_done, critic_losses_done = threading.Event(), threading.Event(), threading.Event()
+        critic_losses: list[torch.Tensor] = []
 
         @torch.no_grad()
         def next_policy() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -127,6 +137,7 @@ class SACOptimizer:
             # targets: r + gamma * (1 - done) * V_target(s')
             with torch.no_grad():
                 next_features, next_continuous, next_log_prob, next_branch_log_probs = next_policy()
+                next_actions_done.set()
                 target_q1, target_q2 = net.target(next_features, next_continuous)
                 next_value = self._soft_value(torch.min(target_q1, target_q2), next_log_prob, next_branch_log_probs, alpha_c, alpha_d)
                 not_done = (1.0 - batch["done"]).unsqueeze(1)
@@ -136,7 +147,13 @@ class SACOptimizer:
             (q1_loss + q2_loss).backward()
             return q1_loss.detach(), q2_loss.detach()
 
-        def actor() -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        def actor() -> dict[str, float]:
+            try:
+                return actor_losses()
+            finally:  # also when it failed: the critics' thread must not wait forever
+                actor_backward_done.set()
+
+        def actor_losses() -> dict[str, float]:
             # maximise E[min Q(s, pi(s)) - alpha log pi(s)] through the critics' weights as
             # constants (the backward pass then skips their weight gradients, about a third of it)
             actor_features = net.actor_body.tower(features.detach(), 0)
@@ -152,33 +169,60 @@ class SACOptimizer:
                 entropy = -(logp.exp() * logp).sum(-1).detach()
                 loss = loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
             loss.backward()
-            return policy_loss.detach(), log_prob.detach(), [lp.detach() for lp in branch_log_probs]
+            actor_backward_done.set()
+            next_actions_done.wait()
+            self.actor_adam.apply_gradients()
+            critic_losses_done.wait()
+            with torch.no_grad():
+                return self._statistics(critic_losses, policy_loss, log_prob, branch_log_probs, alpha_c, alpha_d, learning_rate)
+
+        def step_critics() -> None:
+            actor_backward_done.wait()
+            self.critic_adam.apply_gradients(hp.max_grad_norm)
+            net.soft_update(hp.tau)
+
+        def critic_losses_of() -> None:
+            try:
+                critic_losses.extend(critics())
+            finally:  # also when it failed: the actor's thread must not wait forever
+                next_actions_done.set()
+                critic_losses_done.set()
 
         if self._actor_thread is None:
-            q1_loss, q2_loss = critics()
-            policy_loss, log_prob, branch_log_probs = actor()
-        else:
-            # this thread also computes the next actions: measured with them on the actor's
-            # thread, the actor's half ended ~1.2 ms after the critics' (median) and this thread
-            # then waited ~0.17 ms more to be woken; with them here, 4% less per update (median
-            # of four A/B runs in one process)
-            actor_half = self._actor_thread.submit(actor)
-            q1_loss, q2_loss = critics()
-            policy_loss, log_prob, branch_log_probs = actor_half.result()
-        if hp.max_grad_norm is not None:
-            clip_grad_norm(self.critic_params, hp.max_grad_norm)
-        self.adam.apply_gradients()
+            critic_losses_of()
+            stats = actor()
+            step_critics()
+            return stats
+        # this thread also computes the next actions: measured with them on the actor's thread,
+        # the actor's half ended ~1.2 ms after the critics' (median) and this thread then waited
+        # ~0.17 ms more to be woken; with them here, 4% less per update (median of four A/B
+        # runs in one process). The statistics are the actor's thread's: it finishes first.
+        actor_half = self._actor_thread.submit(actor)
+        critic_losses_of()
+        step_critics()
+        return actor_half.result()
 
-        net.soft_update(hp.tau)
+    def _statistics(
+        self,
+        critic_losses: list[torch.Tensor],
+        policy_loss: torch.Tensor,
+        log_prob: torch.Tensor,
+        branch_log_probs: list[torch.Tensor],
+        alpha_c: torch.Tensor,
+        alpha_d: torch.Tensor,
+        learning_rate: float,
+    ) -> dict[str, float]:
+        """An update's losses, entropy coefficients and entropy as TensorBoard names them."""
+        c = self.network.head.continuous_size
         entropy_c = -log_prob.mean() if c else log_prob.new_zeros(())
-        stats = torch.stack([q1_loss, q2_loss, policy_loss, entropy_c]).tolist()
+        stats = torch.stack([*critic_losses, policy_loss, entropy_c]).tolist()
         out = {
             "Losses/Q1 Loss": stats[0],
             "Losses/Q2 Loss": stats[1],
             "Losses/Policy Loss": stats[2],
             "Policy/Learning Rate": learning_rate,
         }
-        if net.head.continuous_size:
+        if c:
             out["Policy/Continuous Entropy Coeff"] = float(alpha_c)
             out["Policy/Entropy"] = stats[3]
         if self.branches:
@@ -189,14 +233,35 @@ class SACOptimizer:
     def state_dict(self) -> dict[str, Any]:
         """Optimizer states and entropy coefficients."""
         return {
-            "adam": self.adam.state_dict(),
+            "actor_adam": self.actor_adam.state_dict(),
+            "critic_adam": self.critic_adam.state_dict(),
             "log_alpha_continuous": self.log_alpha_continuous.detach().clone(),
             "log_alpha_discrete": self.log_alpha_discrete.detach().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output."""
-        self.adam.load_state_dict(state["adam"])
+        """Restore :meth:`state_dict` output (or that of earlier versions, with one Adam)."""
+        if "adam" in state:
+            state = {**state, **self._split_single_adam(state["adam"])}
+        self.actor_adam.load_state_dict(state["actor_adam"])
+        self.critic_adam.load_state_dict(state["critic_adam"])
         with torch.no_grad():
             self.log_alpha_continuous.copy_(state["log_alpha_continuous"])
             self.log_alpha_discrete.copy_(state["log_alpha_discrete"])
+
+    def _split_single_adam(self, single: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoints written before the two halves had an Adam each held one Adam over the
+        actor's, the critics' and then the entropy coefficients' parameters: its per-parameter
+        states, dealt out to the two Adams."""
+        n_actor = len(self.actor_adam.param_groups[0]["params"]) - 2  # without the two coefficients
+        n_critic = len(self.critic_adam.param_groups[0]["params"])
+        old_index = {
+            "actor_adam": [*range(n_actor), n_actor + n_critic, n_actor + n_critic + 1],
+            "critic_adam": list(range(n_actor, n_actor + n_critic)),
+        }
+        group = {k: v for k, v in single["param_groups"][0].items() if k != "params"}
+        split = {}
+        for name, indices in old_index.items():
+            states = {new: single["state"][old] for new, old in enumerate(indices) if old in single["state"]}
+            split[name] = {"state": states, "param_groups": [{**group, "params": list(range(len(indices)))}]}
+        return split
