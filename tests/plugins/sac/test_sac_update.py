@@ -9,6 +9,7 @@ import torch
 
 from mlx_core.config.settings import NetworkSettings
 from mlx_core.env.base import ActionSpec, BehaviorSpec, ObservationSpec
+from mlx_sac import functional
 from mlx_sac.networks import SACNetwork
 from mlx_sac.optimizer import SACOptimizer
 from mlx_sac.settings import SACSettings
@@ -92,7 +93,7 @@ def test_actor_loss_does_not_move_the_critics() -> None:
     next_noise = torch.randn(2, N, 2)[0]
     with torch.no_grad():
         next_features = net2.encoder(batch["next_obs"])
-        next_c, next_lp, _ = opt2._policy_terms(net2.actor_body.tower(next_features, 0), None, next_noise)
+        next_c, next_lp, _ = functional.policy_terms(next_features, net2.actor_weights(), None, next_noise)
         t1, t2 = net2.target(next_features, next_c)
         alpha = opt2.log_alpha_continuous.exp()
         q_target = batch["rewards"] + 0.99 * (1 - batch["done"]).unsqueeze(1) * (torch.min(t1, t2)[:, :, 0] - alpha * next_lp.unsqueeze(1))

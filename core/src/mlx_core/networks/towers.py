@@ -16,9 +16,46 @@ from torch import nn
 
 from mlx_core.networks.encoders import ACTIVATION_FUNCTIONS
 
-# Activations applied in place to a layer's fresh output (the product's backward does not need
-# it): one allocation and one pass over memory less per layer. Others run out of place.
-_IN_PLACE = {"tanh": torch.Tensor.tanh_, "relu": torch.Tensor.relu_}
+
+# The forward passes are functions of the weights, written in TorchScript's subset of Python,
+# so that a plugin can compile a whole loss around them (SAC does: mlx_sac.functional) and
+# the modules and the compiled losses share one implementation.
+def activate(h: torch.Tensor, activation: str) -> torch.Tensor:
+    """``activation`` (a name in :data:`ACTIVATION_FUNCTIONS`) of a layer's fresh output.
+
+    ReLU and tanh run in place (the product's backward does not need its output): one
+    allocation and one pass over memory less per layer.
+    """
+    if activation == "relu":
+        return h.relu_()
+    if activation == "tanh":
+        return h.tanh_()
+    if activation == "swish":
+        return torch.nn.functional.silu(h)
+    raise ValueError("unknown activation " + activation)
+
+
+def tower_forward(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], activation: str) -> torch.Tensor:
+    """One MLP: weights (in, hidden) and biases (hidden,) per layer."""
+    h = x
+    for i in range(len(weights)):
+        h = activate(torch.addmm(biases[i], h, weights[i]), activation)
+    return h
+
+
+def stacked_forward(
+    x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], activation: str, n: int, detach: bool
+) -> torch.Tensor:
+    """``n`` MLPs on one input (batch, in) as batched products: weights (n, in, hidden) and
+    biases (n, 1, hidden) per layer; returns (n, batch, hidden). ``detach`` uses the weights as
+    constants."""
+    h = x.expand(n, x.shape[0], x.shape[1])
+    for i in range(len(weights)):
+        weight, bias = weights[i], biases[i]
+        if detach:
+            weight, bias = weight.detach(), bias.detach()
+        h = activate(torch.baddbmm(bias, h, weight), activation)
+    return h
 
 
 class Towers(nn.Module):
@@ -38,8 +75,8 @@ class Towers(nn.Module):
         self.n, self.hidden, self.layers = n, hidden, layers
         self.out_size = hidden if layers else in_size
         self.activation_name = activation
-        # a function, not a Module: no call overhead
-        self.activation = _IN_PLACE.get(activation, ACTIVATION_FUNCTIONS[activation])
+        if activation not in ACTIVATION_FUNCTIONS:
+            raise ValueError(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATION_FUNCTIONS)}")
         gain = math.sqrt(2)
         # plain lists of the registered parameters: attribute lookups through nn.Module cost
         # more than a small matrix product. Module.to() and load_state_dict() update
@@ -60,18 +97,23 @@ class Towers(nn.Module):
             self.register_parameter(f"b{layer}", bias)
             self._layers.append((weight, bias))
 
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        """Each layer's weights (the registered parameters themselves)."""
+        return [weight for weight, _ in self._layers]
+
+    @property
+    def biases(self) -> list[torch.Tensor]:
+        """Each layer's biases (the registered parameters themselves)."""
+        return [bias for _, bias in self._layers]
+
     def stacked(self, x: torch.Tensor, detach: bool = False) -> torch.Tensor:
         """Every tower's output as one (n, batch, hidden) tensor (n > 1).
 
         ``detach=True`` uses the weights as constants: gradients still reach ``x`` but not the
         towers' parameters (SAC's actor loss through frozen critics).
         """
-        h = x.expand(self.n, *x.shape)
-        for weight, bias in self._layers:
-            if detach:
-                weight, bias = weight.detach(), bias.detach()
-            h = self.activation(torch.baddbmm(bias, h, weight))
-        return h
+        return stacked_forward(x, self.weights, self.biases, self.activation_name, self.n, detach)
 
     def forward(self, x: torch.Tensor, detach: bool = False) -> list[torch.Tensor]:
         """Every tower's output, each (batch, hidden)."""
@@ -83,11 +125,9 @@ class Towers(nn.Module):
 
     def tower(self, x: torch.Tensor, i: int, detach: bool = False) -> torch.Tensor:
         """Only tower ``i``'s output, (batch, hidden)."""
-        h = x
-        for weight, bias in self._layers:
-            if self.n > 1:
-                weight, bias = weight[i], bias[i, 0]
-            if detach:
-                weight, bias = weight.detach(), bias.detach()
-            h = self.activation(torch.addmm(bias, h, weight))
-        return h
+        weights, biases = self.weights, self.biases
+        if self.n > 1:
+            weights, biases = [w[i] for w in weights], [b[i, 0] for b in biases]
+        if detach:
+            weights, biases = [w.detach() for w in weights], [b.detach() for b in biases]
+        return tower_forward(x, weights, biases, self.activation_name)

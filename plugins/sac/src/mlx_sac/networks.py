@@ -17,12 +17,12 @@ from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
 from mlx_core.networks.towers import Towers
+from mlx_sac import functional
+from mlx_sac.functional import LOG_SQRT_2PI, LOG_STD_MAX, LOG_STD_MIN
 
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 # hidden layers start from nn.Linear's initialisation, as in SB3's and the original SAC (the
 # README's SAC benchmark compares it with orthogonal initialisation)
 INIT = "linear"
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class SquashedActionHead(nn.Module):
@@ -41,16 +41,10 @@ class SquashedActionHead(nn.Module):
     def rsample(self, features: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised continuous actions in [-1, 1] (n, c) and their log-probability (n,);
         ``noise`` is the standard normal draw (n, c), drawn here when not given."""
-        mu, log_std = self.mu_log_std(features).chunk(2, dim=-1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        mu_log_std = self.mu_log_std(features)
         if noise is None:
-            noise = torch.randn_like(mu)
-        pre_tanh = mu + noise * log_std.exp()
-        action = torch.tanh(pre_tanh)
-        # Gaussian log-density minus the log-determinant of tanh (stable form: 2(log2 - u - softplus(-2u)))
-        log_prob = (-0.5 * noise.square() - log_std - _LOG_SQRT_2PI).sum(-1)
-        log_prob = log_prob - (2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))).sum(-1)
-        return action, log_prob
+            noise = torch.randn(mu_log_std.shape[0], self.continuous_size, dtype=mu_log_std.dtype, device=mu_log_std.device)
+        return functional.squashed_gaussian(mu_log_std, noise)
 
     def sample(
         self, features: torch.Tensor, mask: torch.Tensor | None, deterministic: bool = False
@@ -99,18 +93,14 @@ class TwinQ(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(Q1, Q2), each (n, signals, choices). ``detach=True`` treats the weights as constants:
         gradients reach ``continuous`` (the actor's actions) but not the critics."""
-        x = torch.cat([features, continuous], dim=1) if continuous.shape[1] else features
-        h = self.towers.stacked(x, detach)
-        weight, bias = (self.q_weight.detach(), self.q_bias.detach()) if detach else (self.q_weight, self.q_bias)
-        if weight.shape[2] == 1:
-            # one output (one reward signal, continuous actions): a weighted sum over the hidden
-            # units. torch's batched product of a one-column matrix takes a slow path on the
-            # CPU (forward and both backward products measured 5-10x slower than this).
-            q = (h * weight.transpose(1, 2)).sum(-1, keepdim=True) + bias  # (2, n, 1)
-        else:
-            q = torch.baddbmm(bias, h, weight)  # (2, n, outputs)
-        shape = (x.shape[0], self.n_signals, self.choices)
-        return q[0].view(shape), q[1].view(shape)
+        return functional.twin_q(features, continuous, self.weights(), detach)
+
+    def weights(self) -> functional.Critics:
+        """The parameters as :mod:`mlx_sac.functional` takes them."""
+        towers = self.towers
+        return functional.Critics(
+            towers.weights, towers.biases, towers.activation_name, self.q_weight, self.q_bias, self.n_signals, self.choices
+        )
 
 
 class SACNetwork(nn.Module):
@@ -132,6 +122,22 @@ class SACNetwork(nn.Module):
         self.critic = TwinQ(self.encoder.out_size, spec, settings, len(signals))
         self.target = copy.deepcopy(self.critic)
         self.target.requires_grad_(False)
+
+    def actor_weights(self) -> functional.Actor:
+        """The actor's parameters (body and head) as :mod:`mlx_sac.functional` takes them."""
+        body, head = self.actor_body, self.head
+        continuous = head.mu_log_std if head.continuous_size else None
+        discrete = head.discrete.logits if head.discrete is not None else None
+        return functional.Actor(
+            body.weights,
+            body.biases,
+            body.activation_name,
+            continuous.weight if continuous is not None else None,
+            continuous.bias if continuous is not None else None,
+            discrete.weight if discrete is not None else None,
+            discrete.bias if discrete is not None else None,
+            list(head.branches),
+        )
 
     def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The actor body's output for the action head."""
@@ -156,7 +162,7 @@ class SACNetwork(nn.Module):
         if c:
             weight, bias = view(head.mu_log_std.weight).T, view(head.mu_log_std.bias)
         discrete_head = NumpyActionHead(head.discrete, rng) if head.discrete is not None else None
-        log_2, log_sqrt_2pi = np.float32(math.log(2.0)), np.float32(_LOG_SQRT_2PI)
+        log_2, log_sqrt_2pi = np.float32(math.log(2.0)), np.float32(LOG_SQRT_2PI)
 
         def act(obs: list[np.ndarray], mask: np.ndarray | None, deterministic: bool) -> tuple[Any, ...]:
             features = body.stacked(encoder(obs))

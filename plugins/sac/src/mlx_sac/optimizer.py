@@ -12,6 +12,7 @@ from torch import nn
 
 from mlx_core.training.adam import make_adam
 from mlx_core.training.schedules import scheduled
+from mlx_sac import functional
 from mlx_sac.networks import SACNetwork
 from mlx_sac.settings import SACSettings
 
@@ -34,7 +35,7 @@ class SACOptimizer:
     the same update either way.
     """
 
-    def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float]) -> None:
+    def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float], compiled: bool = True) -> None:
         self.network = network
         self.hp = hp
         spec = network.spec.action_spec
@@ -55,46 +56,17 @@ class SACOptimizer:
         self.params = actor_params + critic_params
         self.actor_adam = make_adam(actor_params, hp.learning_rate)
         self.critic_adam = make_adam(critic_params, hp.learning_rate)
+        # the parameters as the update's functions take them (updated in place, never replaced)
+        self._actor_weights = network.actor_weights()
+        self._critic_weights = network.critic.weights()
+        self._target_weights = network.target.weights()
+        self._functions = functional.compiled() if compiled else functional.plain()
         # the actor's half of an update runs here when there are threads for both halves
         self._actor_thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlx-sac-actor", initializer=torch.set_num_threads, initargs=(1,))
             if torch.get_num_threads() >= 2
             else None
         )
-
-    def _policy_terms(
-        self, features: torch.Tensor, masks: torch.Tensor | None, noise: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Continuous actions (n, c) and log-probs (n,), and each branch's log-probs (n, k)."""
-        head = self.network.head
-        n = features.shape[0]
-        continuous, log_prob = (features.new_zeros(n, 0), features.new_zeros(n))
-        if head.continuous_size:
-            continuous, log_prob = head.rsample(features, noise)
-        branch_log_probs = head.discrete.branch_log_probs(features, masks) if head.discrete is not None else []
-        return continuous, log_prob, branch_log_probs
-
-    def _soft_value(
-        self, q: torch.Tensor, log_prob: torch.Tensor, branch_log_probs: list[torch.Tensor], alpha_c: torch.Tensor, alpha_d: torch.Tensor
-    ) -> torch.Tensor:
-        """V = E_pi[Q - alpha log pi] per signal (n, signals); q is (n, signals, choices)."""
-        if not branch_log_probs:
-            return q[:, :, 0] - alpha_c * log_prob.unsqueeze(1)
-        value = q.new_zeros(q.shape[:2])
-        for b, (logp, part) in enumerate(zip(branch_log_probs, torch.split(q, self.branches, dim=2))):
-            value = value + (logp.exp().unsqueeze(1) * (part - alpha_d[b] * logp.unsqueeze(1))).sum(-1)
-        if self.network.head.continuous_size:
-            value = value - alpha_c * log_prob.unsqueeze(1)
-        return value
-
-    def _taken(self, q: torch.Tensor, discrete: torch.Tensor) -> torch.Tensor:
-        """Q of the actions in the batch (n, signals): one column, or the sum over branches of
-        the chosen choice's column."""
-        if not self.branches:
-            return q[:, :, 0]
-        offsets = self.offsets
-        index = (discrete + offsets).unsqueeze(1).expand(-1, q.shape[1], -1)  # (n, signals, branches)
-        return q.gather(2, index).sum(-1)
 
     def update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
         """One gradient step of critics, actor and entropy coefficients, then the target update."""
@@ -110,12 +82,11 @@ class SACOptimizer:
             torch.set_num_threads(threads)
 
     def _update(self, batch: dict[str, Any], step: int, max_steps: int) -> dict[str, float]:
-        hp, net = self.hp, self.network
+        hp, net, run = self.hp, self.network, self._functions
         learning_rate = scheduled(hp.learning_rate, hp.learning_rate_schedule, step, max_steps, 1e-10)
         self.actor_adam.param_groups[0]["lr"] = self.critic_adam.param_groups[0]["lr"] = learning_rate
         alpha_c = self.log_alpha_continuous.exp().detach()
         alpha_d = self.log_alpha_discrete.exp().detach()
-        masks = batch.get("masks")
         features = net.encoder(batch["obs"])
         n, c = features.shape[0], net.head.continuous_size
         next_noise, noise = torch.randn(2, n, c, device=features.device)  # drawn here: same order on any thread
@@ -123,84 +94,61 @@ class SACOptimizer:
             parameter.grad = None
         # the order of the two halves' parameter changes (see the class docstring), and the
         # critics' losses for the statistics, which the actor's thread puts together
-        next_actions_done, actor_backward_done, critic_losses_done = threading.Event(), threading.Event(), threading.Event()
+        next_actions_done, actor_backward_done, critic_losses_done = (threading.Event() for _ in range(3))
         critic_losses: list[torch.Tensor] = []
 
-        @torch.no_grad()
-        def next_policy() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-            next_features = net.encoder(batch["next_obs"])
-            next_actor = net.actor_body.tower(next_features, 0)
-            return next_features, *self._policy_terms(next_actor, batch.get("next_masks"), next_noise)
-
-        def critics() -> tuple[torch.Tensor, torch.Tensor]:
-            q1, q2 = net.critic(features, batch["continuous"])
-            # targets: r + gamma * (1 - done) * V_target(s')
-            with torch.no_grad():
-                next_features, next_continuous, next_log_prob, next_branch_log_probs = next_policy()
+        def critics() -> None:
+            try:
+                with torch.no_grad():
+                    next_features = net.encoder(batch["next_obs"])
+                q_target = run.critic_targets(
+                    next_features, batch.get("next_masks"), next_noise, self._actor_weights, self._target_weights,
+                    alpha_c, alpha_d, batch["rewards"], batch["done"], self.gammas[:, :, 0],
+                )  # fmt: skip
                 next_actions_done.set()
-                target_q1, target_q2 = net.target(next_features, next_continuous)
-                next_value = self._soft_value(torch.min(target_q1, target_q2), next_log_prob, next_branch_log_probs, alpha_c, alpha_d)
-                not_done = (1.0 - batch["done"]).unsqueeze(1)
-                q_target = batch["rewards"] + self.gammas[:, :, 0] * not_done * next_value  # (n, signals)
-            q1_loss = 0.5 * (self._taken(q1, batch["discrete"]) - q_target).square().mean()
-            q2_loss = 0.5 * (self._taken(q2, batch["discrete"]) - q_target).square().mean()
-            (q1_loss + q2_loss).backward()
-            return q1_loss.detach(), q2_loss.detach()
+                critic_losses.extend(
+                    run.critic_losses(features, batch["continuous"], batch["discrete"], q_target, self._critic_weights, self.offsets)
+                )
+            finally:  # also when it failed: the actor's thread must not wait forever
+                next_actions_done.set()
+                critic_losses_done.set()
 
         def actor() -> dict[str, float]:
             try:
-                return actor_losses()
+                with functional.eager_semantics():  # a setting of this thread
+                    policy_loss, log_prob, branch_log_probs = run.actor_losses(
+                        features.detach(), batch.get("masks"), noise, self._actor_weights, self._critic_weights,
+                        alpha_c, alpha_d, self.log_alpha_continuous, self.log_alpha_discrete,
+                        self.target_entropy_continuous, self.target_entropy_discrete,
+                    )  # fmt: skip
+                actor_backward_done.set()
+                next_actions_done.wait()
+                self.actor_adam.apply_gradients()
+                critic_losses_done.wait()
+                return self._statistics(critic_losses, policy_loss, log_prob, branch_log_probs, alpha_c, alpha_d, learning_rate)
             finally:  # also when it failed: the critics' thread must not wait forever
                 actor_backward_done.set()
-
-        def actor_losses() -> dict[str, float]:
-            # maximise E[min Q(s, pi(s)) - alpha log pi(s)] through the critics' weights as
-            # constants (the backward pass then skips their weight gradients, about a third of it)
-            actor_features = net.actor_body.tower(features.detach(), 0)
-            continuous, log_prob, branch_log_probs = self._policy_terms(actor_features, masks, noise)
-            pi_q1, pi_q2 = net.critic(features.detach(), continuous, detach=True)
-            policy_value = self._soft_value(torch.min(pi_q1, pi_q2), log_prob, branch_log_probs, alpha_c, alpha_d)
-            policy_loss = -policy_value.sum(1).mean()
-            # entropy coefficients: move each policy entropy towards its target
-            loss = policy_loss
-            if c:
-                loss = loss - (self.log_alpha_continuous * (log_prob.detach() + self.target_entropy_continuous)).mean()
-            for b, logp in enumerate(branch_log_probs):
-                entropy = -(logp.exp() * logp).sum(-1).detach()
-                loss = loss + (self.log_alpha_discrete[b] * (entropy - self.target_entropy_discrete[b])).mean()
-            loss.backward()
-            actor_backward_done.set()
-            next_actions_done.wait()
-            self.actor_adam.apply_gradients()
-            critic_losses_done.wait()
-            with torch.no_grad():
-                return self._statistics(critic_losses, policy_loss, log_prob, branch_log_probs, alpha_c, alpha_d, learning_rate)
 
         def step_critics() -> None:
             actor_backward_done.wait()
             self.critic_adam.apply_gradients(hp.max_grad_norm)
             net.soft_update(hp.tau)
 
-        def critic_losses_of() -> None:
-            try:
-                critic_losses.extend(critics())
-            finally:  # also when it failed: the actor's thread must not wait forever
-                next_actions_done.set()
-                critic_losses_done.set()
-
-        if self._actor_thread is None:
-            critic_losses_of()
-            stats = actor()
+        with functional.eager_semantics():
+            if self._actor_thread is None:
+                critics()
+                stats = actor()
+                step_critics()
+                return stats
+            # this thread also computes the next actions: measured with them on the actor's
+            # thread, the actor's half ended ~1.2 ms after the critics' (median) and this thread
+            # then waited ~0.17 ms more to be woken; with them here, 4% less per update (median
+            # of four A/B runs in one process). The statistics are the actor's thread's: it
+            # finishes first.
+            actor_half = self._actor_thread.submit(actor)
+            critics()
             step_critics()
-            return stats
-        # this thread also computes the next actions: measured with them on the actor's thread,
-        # the actor's half ended ~1.2 ms after the critics' (median) and this thread then waited
-        # ~0.17 ms more to be woken; with them here, 4% less per update (median of four A/B
-        # runs in one process). The statistics are the actor's thread's: it finishes first.
-        actor_half = self._actor_thread.submit(actor)
-        critic_losses_of()
-        step_critics()
-        return actor_half.result()
+            return actor_half.result()
 
     def _statistics(
         self,
