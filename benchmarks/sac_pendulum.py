@@ -102,6 +102,8 @@ def main() -> None:
             results[name].append(r)
             solved = r["solved"]
             t, s = ("not reached", "—") if solved is None else (f"{solved[0]:.1f} s", f"{solved[1] / 1000:.1f}k")
+            if threshold_of(args.env) is None:  # returns only
+                t = s = "—"
             rows.append(f"| {name} | {args.env} | {seed} | {r['steps'] / r['loop']:,.1f} | {t} | {s} | {r['final']:.0f} |")
             print(rows[-1], flush=True)
     print(f"\n| framework | env | seed | env steps/s | time to -200 | steps to -200 | mean of last {WINDOW} after {args.steps // 1000}k |")
@@ -112,9 +114,14 @@ def main() -> None:
         sps = statistics.median(r["steps"] / r["loop"] for r in rs)
         solved = [r["solved"] for r in rs if r["solved"] is not None]
         med[name] = sps
-        t = statistics.median(s[0] for s in solved) if solved else float("nan")
-        k = statistics.median(s[1] for s in solved) if solved else float("nan")
-        print(f"| **{name} median** | {args.env} | {len(rs)} seeds | {sps:,.1f} | {t:.1f} s ({len(solved)}/{len(rs)}) | {k / 1000:.1f}k | |")
+        final = statistics.median(r["final"] for r in rs)
+        t = k = "—"
+        if solved:
+            t = f"{statistics.median(s[0] for s in solved):.1f} s ({len(solved)}/{len(rs)})"
+            k = f"{statistics.median(s[1] for s in solved) / 1000:.1f}k"
+        elif threshold_of(args.env) is not None:
+            t = f"not reached (0/{len(rs)})"
+        print(f"| **{name} median** | {args.env} | {len(rs)} seeds | {sps:,.1f} | {t} | {k} | {final:.0f} |")
     print(f"\nmlx / SB3 steps per second: {med['mlx'] / med['sb3']:.2f}x")
     timers = results["mlx"][-1]["timers"]
     print("\nWhere mlx's time goes (last seed):")
