@@ -5,7 +5,7 @@ The networks (:mod:`mlx_sac.networks`) call these functions as they are; the upd
 half of an update runs from its first product to the end of its backward pass in C++,
 without coming back to the Python interpreter.
 
-Why: the two halves of an update run on two threads, and in Python each of their ~150 small
+Why: the two halves of an update run on two threads, and in Python each of their 100-odd small
 tensor operations takes the GIL and gives it back. With both threads doing that, a small
 operation measured 15-20 us instead of 5 on this project's 2-vCPU benchmark machine, and an
 update with both halves compiled measured ~9% faster than the same update in Python (A/B
