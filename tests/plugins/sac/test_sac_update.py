@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -158,30 +159,29 @@ def test_a_checkpoint_with_one_adam_loads_into_the_two() -> None:
     assert int(optimizer.critic_adam.state[critics[0]]["step"]) == 2
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("failing", ["actor", "critics"])
-def test_a_half_that_fails_ends_the_update_with_its_error(failing: str) -> None:
-    """An exception in either half (two threads) reaches the caller instead of leaving the
-    other half waiting for it, and the next update runs."""
-    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(2, ()))
+def test_an_update_with_a_failing_half_raises_and_changes_nothing(failing: str, threads: int) -> None:
+    """An exception in either half reaches the caller (instead of leaving the other half waiting
+    for it), no parameter moves, then or later, and the next update runs."""
+    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(1, (3,)))
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
         net = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=2), ["extrinsic"])
         optimizer = SACOptimizer(net, SACSettings(batch_size=N, learning_rate=1e-3), [0.99])
-        assert optimizer._actor_thread is not None
+        assert (optimizer._actor_thread is not None) == (threads == 2)
         batch = _batch(spec, 0)
-        broken = batch
-        if failing == "critics":  # rewards that do not fit the targets
+        if failing == "critics":  # rewards that do not fit the targets (only the critics read them)
             broken = dict(batch, rewards=torch.zeros(N + 3, 1))
-        else:
-            step_actor = optimizer.actor_adam.apply_gradients
+        else:  # masks that do not fit the branch (only the actor's loss reads them)
+            broken = dict(batch, masks=torch.ones(N, 5, dtype=torch.bool))
 
-            def fail_once(*args: object) -> object:
-                optimizer.actor_adam.apply_gradients = step_actor  # type: ignore[method-assign]
-                raise RuntimeError("the actor's half failed")
+        def parameters() -> list[torch.Tensor]:
+            return [p.detach().clone() for p in [*optimizer.params, *net.target.parameters()]]
 
-            optimizer.actor_adam.apply_gradients = fail_once  # type: ignore[method-assign]
+        before = parameters()
         outcome: list[object] = []
 
         def run() -> None:
@@ -189,13 +189,20 @@ def test_a_half_that_fails_ends_the_update_with_its_error(failing: str) -> None:
                 optimizer.update(broken, 0, 1000)
             except Exception as error:  # noqa: BLE001 - the test inspects it
                 outcome.append(error)
+            outcome.append(parameters())
+            time.sleep(0.3)  # a half still running would change them now
+            outcome.append(parameters())
             outcome.append(optimizer.update(batch, 1, 1000))
 
         worker = threading.Thread(target=run, daemon=True)  # a hang fails the test, not the suite
         worker.start()
         worker.join(timeout=60)
         assert not worker.is_alive(), "an update hung"
-        assert len(outcome) == 2 and isinstance(outcome[0], RuntimeError)
-        assert isinstance(outcome[1], dict) and all(v == v for v in outcome[1].values())  # numbers, not NaN
+        error, right_after, later, stats = outcome
+        assert isinstance(error, RuntimeError)
+        for snapshot in (right_after, later):
+            assert all(torch.equal(a, b) for a, b in zip(before, snapshot, strict=True))  # type: ignore[call-overload]
+        assert isinstance(stats, dict) and all(v == v for v in stats.values())  # numbers, not NaN
+        assert not all(torch.equal(a, b) for a, b in zip(before, parameters(), strict=True))
     finally:
         torch.set_num_threads(previous)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,9 +31,9 @@ class SACOptimizer:
     update) and the actor's part (policy and entropy-coefficient losses, their backward pass,
     their Adam step) share no gradients, so with ``torch_settings.num_threads`` >= 2 they run
     side by side on two threads, one each. The critics' weights change only once the actor's
-    backward pass (which reads them) is done, and the actor's once the next actions (which the
-    critics' targets read) are computed. The random draws are made up front, so a seed gives
-    the same update either way.
+    backward pass (which reads them) is done, and the actor's once the critics' half (whose
+    targets read them) is. An update in which either half fails changes no parameter. The
+    random draws are made up front, so a seed gives the same update either way.
     """
 
     def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float], compiled: bool = True) -> None:
@@ -92,9 +93,9 @@ class SACOptimizer:
         next_noise, noise = torch.randn(2, n, c, device=features.device)  # drawn here: same order on any thread
         for parameter in self.params:  # zero_grad(set_to_none) without its per-call overhead
             parameter.grad = None
-        # the order of the two halves' parameter changes (see the class docstring), and the
-        # critics' losses for the statistics, which the actor's thread puts together
-        next_actions_done, actor_backward_done, critic_losses_done = (threading.Event() for _ in range(3))
+        # the order of the two halves' parameter changes (see the class docstring); a failed
+        # half leaves every parameter as it was, on one thread or two
+        actor_backward_done, critic_losses_done, failed = (threading.Event() for _ in range(3))
         critic_losses: list[torch.Tensor] = []
 
         def critics() -> None:
@@ -105,12 +106,13 @@ class SACOptimizer:
                     next_features, batch.get("next_masks"), next_noise, self._actor_weights, self._target_weights,
                     alpha_c, alpha_d, batch["rewards"], batch["done"], self.gammas[:, :, 0],
                 )  # fmt: skip
-                next_actions_done.set()
                 critic_losses.extend(
                     run.critic_losses(features, batch["continuous"], batch["discrete"], q_target, self._critic_weights, self.offsets)
                 )
-            finally:  # also when it failed: the actor's thread must not wait forever
-                next_actions_done.set()
+            except BaseException:
+                failed.set()
+                raise
+            finally:  # also when it failed: the actor's half must not wait forever
                 critic_losses_done.set()
 
         def actor() -> dict[str, float]:
@@ -121,18 +123,22 @@ class SACOptimizer:
                         alpha_c, alpha_d, self.log_alpha_continuous, self.log_alpha_discrete,
                         self.target_entropy_continuous, self.target_entropy_discrete,
                     )  # fmt: skip
+            except BaseException:
+                failed.set()
+                raise
+            finally:  # also when it failed: the critics' half must not wait forever
                 actor_backward_done.set()
-                next_actions_done.wait()
-                self.actor_adam.apply_gradients()
-                critic_losses_done.wait()
-                return self._statistics(critic_losses, policy_loss, log_prob, branch_log_probs, alpha_c, alpha_d, learning_rate)
-            finally:  # also when it failed: the critics' thread must not wait forever
-                actor_backward_done.set()
+            critic_losses_done.wait()  # the critics' targets have read the actor's weights
+            if failed.is_set():  # the critics' half failed and reports it
+                return {}
+            self.actor_adam.apply_gradients()
+            return self._statistics(critic_losses, policy_loss, log_prob, branch_log_probs, alpha_c, alpha_d, learning_rate)
 
         def step_critics() -> None:
-            actor_backward_done.wait()
-            self.critic_adam.apply_gradients(hp.max_grad_norm)
-            net.soft_update(hp.tau)
+            actor_backward_done.wait()  # the actor's backward pass has read the critics' weights
+            if not failed.is_set():
+                self.critic_adam.apply_gradients(hp.max_grad_norm)
+                net.soft_update(hp.tau)
 
         with functional.eager_semantics():
             if self._actor_thread is None:
@@ -146,8 +152,11 @@ class SACOptimizer:
             # of four A/B runs in one process). The statistics are the actor's thread's: it
             # finishes first.
             actor_half = self._actor_thread.submit(actor)
-            critics()
-            step_critics()
+            try:
+                critics()
+                step_critics()
+            finally:  # the actor's half ends within the update, whatever happened here
+                futures.wait([actor_half])
             return actor_half.result()
 
     def _statistics(
