@@ -18,6 +18,17 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _MASKED_LOGIT = -1.0e8
 
 
+def branch_log_probs(logits: torch.Tensor, mask: torch.Tensor | None, branches: list[int]) -> list[torch.Tensor]:
+    """Each branch's log-probabilities (n, size) from all branches' logits (n, sum of sizes);
+    masked choices at ~-1e8. In TorchScript's subset of Python (SAC compiles its update
+    around it: ``mlx_sac.functional``)."""
+    if mask is not None:
+        logits = logits.masked_fill(~mask, -1.0e8)  # _MASKED_LOGIT (TorchScript reads no global floats)
+    if len(branches) == 1:
+        return [torch.log_softmax(logits, dim=-1)]
+    return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, branches, dim=-1)]
+
+
 class ActionHead(nn.Module):
     """Maps features to an action distribution over a behavior's continuous and discrete actions.
 
@@ -43,11 +54,7 @@ class ActionHead(nn.Module):
     def branch_log_probs(self, features: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
         """Log-probabilities of every choice, one (n, branch_size) tensor per branch (masked choices ~ -1e8)."""
         logits = nn.functional.linear(features, self.logits.weight, self.logits.bias)  # no Module call overhead
-        if mask is not None:
-            logits = logits.masked_fill(~mask, _MASKED_LOGIT)
-        if len(self.branches) == 1:
-            return [torch.log_softmax(logits, dim=-1)]
-        return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, self.branches, dim=-1)]  # type: ignore[arg-type]
+        return branch_log_probs(logits, mask, list(self.branches))
 
     def sample(
         self, features: torch.Tensor, mask: torch.Tensor | None, deterministic: bool = False

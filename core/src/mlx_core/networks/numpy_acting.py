@@ -91,7 +91,7 @@ class NumpyTowers:
 
     def __init__(self, towers: Towers) -> None:
         self.activation = NUMPY_ACTIVATIONS[towers.activation_name]
-        self.layers = [(view(weight), view(bias)) for weight, bias in towers._layers]
+        self.layers = [(view(weight), view(bias)) for weight, bias in zip(towers.weights, towers.biases)]
 
     @classmethod
     def of(cls, towers: Towers) -> NumpyTowers | None:

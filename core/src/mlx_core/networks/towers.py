@@ -78,10 +78,11 @@ class Towers(nn.Module):
         if activation not in ACTIVATION_FUNCTIONS:
             raise ValueError(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATION_FUNCTIONS)}")
         gain = math.sqrt(2)
-        # plain lists of the registered parameters: attribute lookups through nn.Module cost
-        # more than a small matrix product. Module.to() and load_state_dict() update
-        # parameters in place, so the lists stay valid.
-        self._layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # each layer's weights and biases, as plain lists of the registered parameters:
+        # attribute lookups through nn.Module cost more than a small matrix product.
+        # Module.to() and load_state_dict() update parameters in place, so the lists stay valid.
+        self.weights: list[torch.Tensor] = []
+        self.biases: list[torch.Tensor] = []
         for layer in range(layers):
             fan_in = in_size if layer == 0 else hidden
             if init == "orthogonal":
@@ -95,17 +96,8 @@ class Towers(nn.Module):
             bias = nn.Parameter(biases[0].clone() if n == 1 else torch.stack(biases).unsqueeze(1))
             self.register_parameter(f"w{layer}", weight)
             self.register_parameter(f"b{layer}", bias)
-            self._layers.append((weight, bias))
-
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        """Each layer's weights (the registered parameters themselves)."""
-        return [weight for weight, _ in self._layers]
-
-    @property
-    def biases(self) -> list[torch.Tensor]:
-        """Each layer's biases (the registered parameters themselves)."""
-        return [bias for _, bias in self._layers]
+            self.weights.append(weight)
+            self.biases.append(bias)
 
     def stacked(self, x: torch.Tensor, detach: bool = False) -> torch.Tensor:
         """Every tower's output as one (n, batch, hidden) tensor (n > 1).

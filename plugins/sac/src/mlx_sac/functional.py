@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from mlx_core.logs import get_logger
+from mlx_core.networks.heads import branch_log_probs
 from mlx_core.networks.towers import stacked_forward, tower_forward
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -76,15 +77,6 @@ def squashed_gaussian(mu_log_std: Tensor, noise: Tensor) -> tuple[Tensor, Tensor
     log_prob = (-0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
     log_prob = log_prob - (2.0 * (math.log(2.0) - pre_tanh - torch.nn.functional.softplus(-2.0 * pre_tanh))).sum(-1)
     return action, log_prob
-
-
-def branch_log_probs(logits: Tensor, mask: Optional[Tensor], branches: list[int]) -> list[Tensor]:  # noqa: UP045
-    """Each branch's log-probabilities (n, size), masked choices at ~-1e8 (core's ActionHead)."""
-    if mask is not None:
-        logits = logits.masked_fill(~mask, -1.0e8)  # as core's ActionHead masks a choice
-    if len(branches) == 1:
-        return [torch.log_softmax(logits, dim=-1)]
-    return [torch.log_softmax(part, dim=-1) for part in torch.split(logits, branches, dim=-1)]
 
 
 def policy_terms(
