@@ -1,25 +1,22 @@
 """The trainer side of the protocol: an :class:`Environment` whose simulator is a gRPC server.
 
-The client runs on ``grpc.aio``, driven from ordinary (synchronous) code: every remote
-environment of a thread shares one event loop, so steps sent to several simulators travel
-and are answered at the same time, and each step is a message on one open ``StepStream``
-rather than a new call (measured on a 2-core machine: about 0.35 ms per round trip against
-0.55 ms for a blocking unary call).
+Steps travel as messages on one open ``StepStream`` that the stepping thread writes and
+reads itself (:class:`mlx_core.env.remote.calls.StepStream`), so several simulators' steps
+are on the wire at the same time and no message is handed between threads; the other calls
+are grpcio's blocking unary calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import grpc
 
 from mlx_core.env.base import ActionTuple, BehaviorSpec, Environment, StepResult
+from mlx_core.env.remote.calls import StepStream, StreamEnded
 from mlx_core.env.remote.codec import (
     PROTOCOL_VERSION,
     ProtocolError,
@@ -32,8 +29,6 @@ from mlx_core.errors import EnvError, WorkerFailure
 from mlx_core.proto import mlx_env_pb2 as pb
 from mlx_core.proto import mlx_env_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
-
 # Codes that mean "the simulator went away or broke": the worker pool restarts it.
 _RESTARTABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -44,34 +39,7 @@ _RESTARTABLE = {
     grpc.StatusCode.ABORTED,
 }
 
-_LOOPS = threading.local()
-
-if sys.version_info >= (3, 11):
-    _deadline = asyncio.timeout  # a deadline on the running task: no extra task per step
-else:  # pragma: no cover - Python 3.10
-
-    @contextlib.asynccontextmanager
-    async def _deadline(seconds: float) -> AsyncIterator[None]:
-        task = asyncio.current_task()
-        assert task is not None
-        fired = []
-        handle = asyncio.get_running_loop().call_later(seconds, lambda: (fired.append(True), task.cancel()))
-        try:
-            yield
-        except asyncio.CancelledError:
-            if fired:  # our deadline, not someone else's cancellation
-                raise asyncio.TimeoutError from None
-            raise
-        finally:
-            handle.cancel()
-
-
-def _thread_loop() -> asyncio.AbstractEventLoop:
-    """The event loop every remote environment of this thread shares (made on first use)."""
-    loop: asyncio.AbstractEventLoop | None = getattr(_LOOPS, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _LOOPS.loop = asyncio.new_event_loop()
-    return loop
+_STEP_STREAM = f"/{pb.DESCRIPTOR.services_by_name['Environment'].full_name}/StepStream"
 
 
 class RemoteEnvironment(Environment):
@@ -104,22 +72,19 @@ class RemoteEnvironment(Environment):
         self._credentials = channel_credentials(tls_ca)
         # no transparent retries: a failed call means a failed simulator, which the pool restarts
         self._options = [*channel_options(max_message_mb), ("grpc.enable_retries", 0)]
-        self._loop = _thread_loop()
-        self._stream: Any = None
+        self._stream: StepStream | None = None
         self._stats: dict[str, list[float]] = {}
-        self._channel: grpc.aio.Channel | None = None
+        self._channel: grpc.Channel | None = None
         try:
-            self._run(self._open(alive))
-            response = self._run(
-                self._unary(
-                    "Initialize",
-                    pb.InitializeRequest(
-                        protocol_version=PROTOCOL_VERSION,
-                        seed=seed,
-                        engine=engine,
-                        parameters={k: float(v) for k, v in (parameters or {}).items()},
-                    ),
-                )
+            self._open(alive)
+            response = self._unary(
+                "Initialize",
+                pb.InitializeRequest(
+                    protocol_version=PROTOCOL_VERSION,
+                    seed=seed,
+                    engine=engine,
+                    parameters={k: float(v) for k, v in (parameters or {}).items()},
+                ),
             )
             if response.protocol_version != PROTOCOL_VERSION:
                 raise EnvError(
@@ -140,7 +105,7 @@ class RemoteEnvironment(Environment):
 
     def reset(self) -> StepResult:
         """Start new episodes in the simulator."""
-        return self._result(self._run(self._unary("Reset", pb.ResetRequest())))
+        return self._result(self._unary("Reset", pb.ResetRequest()))
 
     def step(self, actions: dict[str, ActionTuple]) -> StepResult:
         """Send the actions and wait for the simulator's next result."""
@@ -151,13 +116,16 @@ class RemoteEnvironment(Environment):
 
         Results of several simulators arrive while any of them is being waited for.
         """
-        task = self._loop.create_task(self._step(actions_to_proto(actions)))
-        return lambda: self._result(self._run(task))
+        stream = self._step_stream()
+        try:
+            stream.send(actions_to_proto(actions).SerializeToString())
+        except StreamEnded as ended:
+            raise self._stream_failure(ended) from None
+        return lambda: self._result(pb.StepResult.FromString(self._receive(stream)))
 
     def set_parameters(self, parameters: dict[str, float]) -> None:
         """Parameters for each agent's next episode."""
-        request = pb.SetParametersRequest(parameters={k: float(v) for k, v in parameters.items()})
-        self._run(self._unary("SetParameters", request))
+        self._unary("SetParameters", pb.SetParametersRequest(parameters={k: float(v) for k, v in parameters.items()}))
 
     def stats(self) -> dict[str, Any]:
         """The custom metrics the simulator sent since the last call, name -> values."""
@@ -167,87 +135,79 @@ class RemoteEnvironment(Environment):
     def close(self) -> None:
         """Tell the simulator the session is over (it may shut down), then drop the connection."""
         if self._channel is not None:
-            with contextlib.suppress(grpc.RpcError, WorkerFailure, EnvError, asyncio.TimeoutError):
-                self._run(self._close())
+            if self._stream is not None:
+                with contextlib.suppress(ValueError, RuntimeError):
+                    self._stream.done_writing()
+            with contextlib.suppress(WorkerFailure, EnvError):
+                self._unary("Close", pb.CloseRequest(), timeout=min(self.timeout, 5.0))
         self.abandon()
 
     def abandon(self) -> None:
         """Drop the connection without telling the simulator (it failed, or is being replaced)."""
-        channel, self._channel, self._stream = self._channel, None, None
-        if channel is not None and not self._loop.is_closed():
-            self._run(channel.close(grace=None))
+        channel, self._channel = self._channel, None
+        self._drop_stream()
+        if channel is not None:
+            channel.close()
 
-    # -- coroutines ------------------------------------------------------------------------
-    def _run(self, work: Coroutine[Any, Any, T] | asyncio.Task[T]) -> T:
-        return self._loop.run_until_complete(work)
-
-    async def _open(self, alive: Callable[[], str | None] | None) -> None:
+    # -- calls -----------------------------------------------------------------------------
+    def _open(self, alive: Callable[[], str | None] | None) -> None:
         if self._credentials is not None:
-            self._channel = grpc.aio.secure_channel(self.address, self._credentials, self._options)
+            self._channel = grpc.secure_channel(self.address, self._credentials, self._options)
         else:
-            self._channel = grpc.aio.insecure_channel(self.address, self._options)
+            self._channel = grpc.insecure_channel(self.address, self._options)
         self._stub = pb_grpc.EnvironmentStub(self._channel)
+        ready = grpc.channel_ready_future(self._channel)
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                await asyncio.wait_for(self._channel.channel_ready(), 0.2)
+                ready.result(timeout=0.2)
                 return
-            except asyncio.TimeoutError:
+            except grpc.FutureTimeoutError:
                 reason = alive() if alive is not None else None
                 if reason is None and time.monotonic() < deadline:
                     continue
+                ready.cancel()
                 raise WorkerFailure(
                     reason
                     or f"no environment server answered at {self.address} within {self.timeout:g} s (is it running, "
                     "and do both sides agree on TLS: env_settings.tls_ca here, --tls-cert there?)"
                 ) from None
 
-    async def _unary(self, method: str, request: Any) -> Any:
+    def _unary(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
-            return await getattr(self._stub, method)(request, timeout=self.timeout, metadata=self._metadata)
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise self._failure(error) from None
+            raise self._failure_of_code(error.code(), error.details()) from None
 
-    async def _step(self, request: pb.StepRequest) -> pb.StepResult:
+    def _step_stream(self) -> StepStream:
+        if self._stream is None:
+            if self._channel is None:
+                raise WorkerFailure(f"the connection to the simulator at {self.address} is closed")
+            self._stream = StepStream(self._channel, _STEP_STREAM, self._metadata)
+        return self._stream
+
+    def _receive(self, stream: StepStream) -> bytes:
         try:
-            if self._stream is None:
-                self._stream = self._stub.StepStream(metadata=self._metadata)
-            async with _deadline(self.timeout):
-                await self._stream.write(request)
-                response = await self._stream.read()
-        except asyncio.TimeoutError:
-            self._drop_stream()
-            raise WorkerFailure(
+            return stream.receive(self.timeout)
+        except StreamEnded as ended:
+            raise self._stream_failure(ended) from None
+
+    def _stream_failure(self, ended: StreamEnded) -> Exception:
+        self._drop_stream()
+        if ended.timed_out:
+            return WorkerFailure(
                 f"the simulator at {self.address} did not answer a step within timeout_wait={self.timeout:g} s"
-            ) from None
-        except (grpc.RpcError, asyncio.InvalidStateError) as error:
-            self._drop_stream()
-            if isinstance(error, grpc.RpcError):
-                raise self._failure(error) from None
-            raise WorkerFailure(f"the step stream to {self.address} broke: {error}") from None
-        if response is grpc.aio.EOF:  # the simulator ended the stream without an error: it is shutting down
-            self._stream = None
-            raise WorkerFailure(f"the simulator at {self.address} ended the step stream")
-        return response  # type: ignore[no-any-return]
+            )
+        if ended.code == grpc.StatusCode.OK:  # the simulator ended the stream without an error: it is shutting down
+            return WorkerFailure(f"the simulator at {self.address} ended the step stream")
+        return self._failure_of_code(ended.code, ended.details)
 
     def _drop_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.cancel()
 
-    async def _close(self) -> None:
-        if self._stream is not None:
-            with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):
-                await self._stream.done_writing()
-        await asyncio.wait_for(
-            self._stub.Close(pb.CloseRequest(), timeout=min(self.timeout, 5.0), metadata=self._metadata),
-            min(self.timeout, 5.0),
-        )
-
     # -- errors and decoding ---------------------------------------------------------------
-    def _failure(self, error: grpc.RpcError) -> Exception:
-        return self._failure_of_code(error.code(), error.details())
-
     def _failure_of_code(self, code: grpc.StatusCode, details: str | None) -> Exception:
         """A restartable WorkerFailure, or an EnvError for mistakes a restart would repeat."""
         if code in _RESTARTABLE:
