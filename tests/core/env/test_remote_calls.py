@@ -1,0 +1,159 @@
+"""The completion-queue server and step stream (`mlx_core.env.remote.calls`) over real gRPC on
+127.0.0.1: step timeouts, refusals grpcio's own servers would have given, and shutdown with
+calls still open."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+from mlx_core.env.base import ActionTuple
+from mlx_core.env.builtin.masked import MaskedGrid
+from mlx_core.env.remote import RemoteEnvironment, start_server
+from mlx_core.env.remote.calls import StepStream, StreamEnded
+from mlx_core.env.remote.server import BackgroundServer
+from mlx_core.errors import EnvError, WorkerFailure
+from mlx_core.proto import mlx_env_pb2 as pb
+
+SERVICE = "/mlx.env.v1.Environment/"
+
+
+class Sleepy(MaskedGrid):
+    """MaskedGrid whose steps take ``seconds`` once ``sleep`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(2, seed=0)
+        self.sleep = threading.Event()
+        self.seconds = 3.0
+
+    def step(self, actions: Any) -> Any:
+        if self.sleep.is_set():
+            time.sleep(self.seconds)
+        return super().step(actions)
+
+
+def first_moves(result: Any) -> dict[str, ActionTuple]:
+    decisions = result["MaskedGrid"][0]
+    choices = decisions.action_mask.argmax(axis=1).reshape(-1, 1).astype(np.int64)
+    return {"MaskedGrid": ActionTuple(np.zeros((len(decisions), 0), np.float32), choices)}
+
+
+@pytest.fixture
+def sleepy() -> Iterator[tuple[Sleepy, BackgroundServer]]:
+    env = Sleepy()
+    server = start_server(env, 0)
+    yield env, server
+    server.stop()
+
+
+def test_a_step_without_an_answer_in_time_fails_and_the_connection_goes_on(sleepy: tuple[Sleepy, BackgroundServer]) -> None:
+    env, server = sleepy
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=0.5)
+    result = remote.step(first_moves(remote.reset()))
+    env.sleep.set()
+    start = time.monotonic()
+    with pytest.raises(WorkerFailure, match=r"did not answer a step within timeout_wait=0.5 s"):
+        remote.step(first_moves(result))
+    waited = time.monotonic() - start
+    assert 0.45 < waited < 1.5, waited  # the watchdog checks a few times a second
+    env.sleep.clear()
+    time.sleep(env.seconds)  # the server finishes the step it was given, then serves again
+    result = remote.reset()  # a unary call, then a new step stream
+    assert len(remote.step(first_moves(result))["MaskedGrid"][0]) == 2
+    remote.close()
+
+
+def test_steps_of_two_simulators_are_answered_at_the_same_time() -> None:
+    envs = [Sleepy(), Sleepy()]
+    servers = [start_server(env, 0) for env in envs]
+    try:
+        remotes = [RemoteEnvironment(f"127.0.0.1:{s.port}", timeout=10.0) for s in servers]
+        results = [r.reset() for r in remotes]
+        for env in envs:
+            env.seconds = 0.5
+            env.sleep.set()
+        start = time.monotonic()
+        waiting = [r.step_async(first_moves(result)) for r, result in zip(remotes, results)]
+        for wait in waiting:
+            assert len(wait()["MaskedGrid"][0]) == 2
+        assert time.monotonic() - start < 0.9  # not 2 x 0.5 s one after the other
+        for env in envs:
+            env.sleep.clear()
+        for remote in remotes:
+            remote.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_request_that_is_not_the_message_it_should_be_is_refused() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            with pytest.raises(grpc.RpcError) as raised:
+                channel.unary_unary(SERVICE + "Initialize")(b"\xff\xff\xff", timeout=5)
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert raised.value.details() == "the request is not a valid InitializeRequest message"
+
+            with pytest.raises(grpc.RpcError) as raised:
+                channel.unary_unary(SERVICE + "Teleport")(b"", timeout=5)
+            assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "Teleport" in (raised.value.details() or "")
+
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)  # still serving
+        assert len(remote.reset()["MaskedGrid"][0]) == 2
+        remote.close()
+    finally:
+        server.stop()
+
+
+def test_a_stream_without_the_token_is_refused() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0, token="secret")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stream = StepStream(channel, SERVICE + "StepStream", (("authorization", "Bearer wrong"),))
+            stream.send(pb.StepRequest().SerializeToString())
+            with pytest.raises(StreamEnded) as raised:
+                stream.receive(5.0)
+            assert raised.value.code == grpc.StatusCode.UNAUTHENTICATED
+            assert "the token does not match" in raised.value.details
+            assert not raised.value.timed_out
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", token="secret", timeout=5.0)
+        remote.step(first_moves(remote.reset()))
+        remote.close()
+    finally:
+        server.stop()
+
+
+def test_stopping_a_server_with_an_open_stream_ends_it() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    result = remote.step(first_moves(remote.reset()))
+    start = time.monotonic()
+    server.stop()  # the trainer still holds its step stream open
+    assert time.monotonic() - start < 3
+    with pytest.raises((WorkerFailure, EnvError)):
+        remote.step(first_moves(result))
+    remote.abandon()
+
+
+def test_a_trainer_that_drops_its_stream_leaves_the_server_serving() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        first = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        first.step(first_moves(first.reset()))
+        first.abandon()  # no Close: the stream is cancelled under the server
+        second = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        result = second.reset()
+        for _ in range(3):
+            result = second.step(first_moves(result))
+        second.close()
+        assert server.service.closed.is_set()
+    finally:
+        server.stop()
