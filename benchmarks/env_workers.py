@@ -11,13 +11,16 @@ a policy. The gRPC server is ``mlx env serve`` in another process on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -123,12 +126,12 @@ def transport_cost(trials: int, steps: int) -> tuple[float, float, list[float]]:
         local.close()
 
 
-ECHO_SERVER = """
-import asyncio, sys, grpc
+AIO_ECHO = """
+import asyncio, json, sys, time, grpc
 async def echo(requests, context):
     async for request in requests:
         yield request
-async def main():
+async def main(payload_bytes, trials, steps):
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler("echo.Echo", {"Stream": grpc.stream_stream_rpc_method_handler(echo)})
     server.add_generic_rpc_handlers((handler,))
@@ -136,46 +139,135 @@ async def main():
     await server.start()
     print(port, flush=True)
     await server.wait_for_termination()
-asyncio.run(main())
+def client(port, payload_bytes, trials, steps):
+    loop = asyncio.new_event_loop()
+    async def connect():
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        return channel, channel.stream_stream("/echo.Echo/Stream")()
+    channel, stream = loop.run_until_complete(connect())
+    payload = b"x" * payload_bytes
+    async def round_trip():
+        await stream.write(payload)
+        await stream.read()
+    for _ in range(100):
+        loop.run_until_complete(round_trip())
+    results = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(steps):
+            loop.run_until_complete(round_trip())
+        results.append((time.perf_counter() - start) / steps * 1000)
+    print(json.dumps(results))
+if sys.argv[1] == "server":
+    asyncio.run(main(*map(int, sys.argv[2:])))
+else:
+    client(*map(int, sys.argv[2:]))
+"""
+
+CALLS_ECHO_SERVER = """
+from mlx_core.env.remote.calls import CallServer, Method
+class Echo(Method):
+    def answer(self, payload):
+        return payload
+server = CallServer({"/echo.Echo/Stream": Echo(None, None, streaming=True)})
+port = server.add_port("127.0.0.1:0")
+server.start()
+print(port, flush=True)
+server.serve()
+"""
+
+TCP_ECHO_SERVER = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+connection, _ = listener.accept()
+connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+size = int(sys.argv[1])
+while True:
+    data = connection.recv(65536)
+    if not data:
+        break
+    while len(data) < size:
+        data += connection.recv(65536)
+    connection.sendall(data)
 """
 
 
-def grpc_echo_ms(payload_bytes: int, trials: int, steps: int) -> list[float]:
-    """Round trips of ``payload_bytes`` on one grpc.aio stream to an echo server in another
-    process, with no mlx code on either side: the floor any Python gRPC transport pays."""
-    import asyncio
+def _echo_server(script: str, *args: str, environ: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=environ)
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
 
+
+def _trials(round_trip: Callable[[], object], trials: int, steps: int) -> list[float]:
+    for _ in range(100):
+        round_trip()
+    results = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(steps):
+            round_trip()
+        results.append((time.perf_counter() - start) / steps * 1000)
+    return results
+
+
+def grpc_echo_ms(payload_bytes: int, trials: int, steps: int) -> list[float]:
+    """Round trips of ``payload_bytes`` on one grpc.aio stream between two processes with grpc's
+    own settings and no mlx code: what grpcio's public asyncio API costs."""
+    stock = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
+    stock["GRPC_EXPERIMENTS"] = ""  # keep grpc's default engine (mlx would choose the polling one)
+    numbers = [str(payload_bytes), str(trials), str(steps)]
+    server, port = _echo_server(AIO_ECHO, "server", *numbers, environ=stock)
+    try:
+        client = subprocess.run(
+            [sys.executable, "-c", AIO_ECHO, "client", str(port), *numbers], env=stock, capture_output=True, text=True, check=True
+        )
+        return [float(x) for x in json.loads(client.stdout)]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def calls_echo_ms(payload_bytes: int, trials: int, steps: int) -> list[float]:
+    """The same round trips through mlx's completion-queue server and step stream, without the
+    codec or an environment: what the transport itself costs."""
     import grpc
 
-    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+    from mlx_core.env.remote.calls import StepStream
+
+    server, port = _echo_server(CALLS_ECHO_SERVER)
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        loop = asyncio.new_event_loop()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stream = StepStream(channel, "/echo.Echo/Stream", None)
+            payload = b"x" * payload_bytes
 
-        async def connect() -> tuple[grpc.aio.Channel, Any]:  # aio objects belong to the loop they are made in
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-            return channel, channel.stream_stream("/echo.Echo/Stream")()
+            def round_trip() -> bytes:
+                stream.send(payload)
+                return stream.receive(10.0)
 
-        channel, stream = loop.run_until_complete(connect())
-        payload = b"x" * payload_bytes
+            results = _trials(round_trip, trials, steps)
+            stream.cancel()
+            return results
+    finally:
+        server.kill()
+        server.wait()
 
-        async def round_trip() -> None:
-            await stream.write(payload)
-            await stream.read()
 
-        for _ in range(100):
-            loop.run_until_complete(round_trip())
-        results = []
-        for _ in range(trials):
-            start = time.perf_counter()
-            for _ in range(steps):
-                loop.run_until_complete(round_trip())
-            results.append((time.perf_counter() - start) / steps * 1000)
-        stream.cancel()
-        loop.run_until_complete(channel.close())
-        loop.close()
-        return results
+def tcp_echo_ms(payload_bytes: int, trials: int, steps: int) -> list[float]:
+    """The same round trips over a plain TCP socket: the floor without gRPC."""
+    server, port = _echo_server(TCP_ECHO_SERVER, str(payload_bytes))
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            payload = b"x" * payload_bytes
+
+            def round_trip() -> None:
+                connection.sendall(payload)
+                received = 0
+                while received < payload_bytes:
+                    received += len(connection.recv(65536))
+
+            return _trials(round_trip, trials, steps)
     finally:
         server.kill()
         server.wait()
@@ -217,18 +309,26 @@ def main() -> None:
         print("\n".join(lines[-len(rows) - 4 :]), flush=True)
     local_ms, remote_ms, costs = transport_cost(args.trials, 2000)
     median = statistics.median(costs)
-    echo = grpc_echo_ms(3000, args.trials, 2000)  # a 64x8 step result is about 3 KB
+    # a 64x8 step result is about 3 KB
+    echoes = {
+        "mlx's completion-queue calls (`calls.py`), no codec or environment": calls_echo_ms(3000, args.trials, 2000),
+        "grpc.aio (public API, grpc's default settings, no mlx code)": grpc_echo_ms(3000, args.trials, 2000),
+        "a plain TCP socket (no gRPC)": tcp_echo_ms(3000, args.trials, 2000),
+    }
     lines += [
         "gRPC transport cost, 64 agents x 8-float observations, 2 continuous actions each:",
         "",
         f"- in-process step: {local_ms:.3f} ms; over gRPC on loopback: {remote_ms:.3f} ms",
         f"- cost per step (median of {args.trials} trials of 2,000 steps): {median:.3f} ms "
         f"(trials: {', '.join(f'{c:.3f}' for c in costs)}); target <= 0.5 ms: {'met' if median <= 0.5 else 'NOT met'}",
-        f"- for scale, a bare grpc.aio echo of 3 KB on one stream, no mlx code on either side: "
-        f"{statistics.median(echo):.3f} ms (trials: {', '.join(f'{e:.3f}' for e in echo)})",
+        "- for scale, an echo of 3 KB on one open stream between two processes, through:",
+        *[
+            f"  - {what}: {statistics.median(echo):.3f} ms (trials: {', '.join(f'{e:.3f}' for e in echo)})"
+            for what, echo in echoes.items()
+        ],
         "",
     ]
-    print("\n".join(lines[-6:]))
+    print("\n".join(lines[-9:]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")

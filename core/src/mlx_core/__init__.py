@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mlx_core.grpc_polling import choose_polling_engine
+
+choose_polling_engine()  # before anything imports grpc: it reads its engine once, at start
+
 try:
     __version__ = version("mlx-core")
 except PackageNotFoundError:  # running from a source tree that was not installed

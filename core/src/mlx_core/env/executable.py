@@ -32,6 +32,7 @@ from mlx_core.env.remote.client import RemoteEnvironment, engine_message
 from mlx_core.env.remote.security import TOKEN_VARIABLE, resolve_token
 from mlx_core.env.workers import Worker, WorkerPool, copy_seeds, restart_limits
 from mlx_core.errors import EnvError, WorkerFailure
+from mlx_core.grpc_polling import user_environ
 
 if TYPE_CHECKING:
     from mlx_core.config.settings import RunOptions
@@ -184,7 +185,7 @@ class SimulatorWorker(RemoteWorker):
                 stdout=self._log,
                 stderr=self._log,
                 start_new_session=True,
-                env={**os.environ, TOKEN_VARIABLE: self.launch_token},
+                env={**user_environ(), TOKEN_VARIABLE: self.launch_token},
             )
         except OSError as error:
             raise EnvError(f"Cannot launch {self.label}: {error.strerror or error}.") from None
