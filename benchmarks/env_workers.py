@@ -216,6 +216,7 @@ def grpc_echo_ms(payload_bytes: int, trials: int, steps: int) -> list[float]:
     own settings and no mlx code: what grpcio's public asyncio API costs."""
     stock = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
     stock["GRPC_EXPERIMENTS"] = ""  # keep grpc's default engine (mlx would choose the polling one)
+    stock["GRPC_VERBOSITY"] = "ERROR"  # no notice from the server when the client goes away
     numbers = [str(payload_bytes), str(trials), str(steps)]
     server, port = _echo_server(AIO_ECHO, "server", *numbers, environ=stock)
     try:

@@ -2,9 +2,9 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mlx_core.grpc_polling import choose_polling_engine
+from mlx_core.grpc_defaults import choose_defaults
 
-choose_polling_engine()  # before anything imports grpc: it reads its engine once, at start
+choose_defaults()  # before anything imports grpc: it reads its settings once, at start
 
 try:
     __version__ = version("mlx-core")

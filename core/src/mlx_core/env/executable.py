@@ -32,7 +32,7 @@ from mlx_core.env.remote.client import RemoteEnvironment, engine_message
 from mlx_core.env.remote.security import TOKEN_VARIABLE, resolve_token
 from mlx_core.env.workers import Worker, WorkerPool, copy_seeds, restart_limits
 from mlx_core.errors import EnvError, WorkerFailure
-from mlx_core.grpc_polling import user_environ
+from mlx_core.grpc_defaults import user_environ
 
 if TYPE_CHECKING:
     from mlx_core.config.settings import RunOptions
