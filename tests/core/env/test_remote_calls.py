@@ -157,3 +157,16 @@ def test_a_trainer_that_drops_its_stream_leaves_the_server_serving() -> None:
         assert server.service.closed.is_set()
     finally:
         server.stop()
+
+
+def test_a_grpcio_whose_cython_layer_changed_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlx_core.env.remote import calls
+
+    class Renamed:  # e.g. a grpcio release that renamed the calls mlx uses
+        pass
+
+    monkeypatch.setattr(calls, "cygrpc", Renamed())
+    with pytest.raises(EnvError, match=r"grpcio .* changed the calls mlx's environment transport is built from"):
+        calls.CallServer({})
+    with grpc.insecure_channel("127.0.0.1:1") as channel, pytest.raises(EnvError, match="pip install 'grpcio==1.85"):
+        StepStream(channel, SERVICE + "StepStream", None)

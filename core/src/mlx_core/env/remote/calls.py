@@ -30,7 +30,20 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc._cython import cygrpc
 
+from mlx_core.errors import EnvError
+
 _NO_FLAGS = 0
+
+
+class UnsupportedGrpc(EnvError):
+    """grpcio's Cython layer is not what this module was written against."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(
+            f"grpcio {grpc.__version__} changed the calls mlx's environment transport is built from ({error}). "
+            "Install the grpcio version mlx-core was tested with (pip install 'grpcio==1.85.*') or a newer mlx-core."
+        )
+
 _STATUS_CODES = {code: cygrpc_code for cygrpc_code, code in grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE.items()}  # type: ignore[attr-defined]
 _GRPC_CODES = dict(grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE)  # type: ignore[attr-defined]
 
@@ -94,9 +107,12 @@ class CallServer:
     ) -> None:
         self._methods = {name.encode(): method for name, method in methods.items()}
         self._authorize = authorize
-        self._queue = cygrpc.CompletionQueue()
-        self._server = cygrpc.Server(tuple(options), False)
-        self._server.register_completion_queue(self._queue)
+        try:
+            self._queue = cygrpc.CompletionQueue()
+            self._server = cygrpc.Server(tuple(options), False)
+            self._server.register_completion_queue(self._queue)
+        except (AttributeError, TypeError) as error:
+            raise UnsupportedGrpc(error) from None
         self._pending = 0  # batches started whose completion has not been polled yet
         self._stopping = threading.Event()
 
@@ -241,21 +257,24 @@ class StepStream:
         self._due: float | None = None
         self._timed_out = False
         self._status: tuple[grpc.StatusCode, str] | None = None
-        self._call = channel._channel.segregated_call(  # type: ignore[attr-defined]
-            cygrpc.PropagationConstants.GRPC_PROPAGATE_DEFAULTS,
-            method.encode(),
-            None,
-            None,  # no deadline for the stream: each receive has its own
-            metadata,
-            None,
-            (
-                ((cygrpc.SendInitialMetadataOperation(metadata, _NO_FLAGS),), _OTHER),
-                ((cygrpc.ReceiveInitialMetadataOperation(_NO_FLAGS),), _OTHER),
-                ((cygrpc.ReceiveStatusOnClientOperation(_NO_FLAGS),), _STATUS),
-            ),
-            cygrpc.build_census_context(),
-            None,
-        )
+        try:
+            self._call = channel._channel.segregated_call(  # type: ignore[attr-defined]
+                cygrpc.PropagationConstants.GRPC_PROPAGATE_DEFAULTS,
+                method.encode(),
+                None,
+                None,  # no deadline for the stream: each receive has its own
+                metadata,
+                None,
+                (
+                    ((cygrpc.SendInitialMetadataOperation(metadata, _NO_FLAGS),), _OTHER),
+                    ((cygrpc.ReceiveInitialMetadataOperation(_NO_FLAGS),), _OTHER),
+                    ((cygrpc.ReceiveStatusOnClientOperation(_NO_FLAGS),), _STATUS),
+                ),
+                cygrpc.build_census_context(),
+                None,
+            )
+        except (AttributeError, TypeError) as error:
+            raise UnsupportedGrpc(error) from None
         _WATCHDOG.watch(self)
 
     def send(self, payload: bytes) -> None:
