@@ -1,5 +1,5 @@
 """grpc core's settings for mlx's processes, chosen before anything imports grpc: its polling
-engine, and no log lines below errors.
+engine, and no log lines of its own.
 
 grpc core (1.6x and later) does its network I/O on threads of its own (the "event engine")
 and hands each finished read or write to the thread waiting on a completion queue. mlx's
@@ -11,8 +11,8 @@ threads on either side. Measured on a 2-core machine, one 3 KB round trip on an 
 The engine is read once per process, when grpc starts, from ``$GRPC_EXPERIMENTS``. So
 importing ``mlx_core`` sets that variable, unless it is already set (set it, even to an
 empty string, to keep grpc's default) or grpc is already imported. Likewise
-``$GRPC_VERBOSITY`` becomes ERROR: grpc core otherwise prints notices such as a peer's
-GOAWAY on stderr, and mlx reports failures of simulators itself. Simulators launched as
+``$GRPC_VERBOSITY`` becomes NONE: grpc core otherwise prints notices such as a peer's
+GOAWAY, and errors that mlx reports itself in a sentence (a port in use, a simulator gone). Simulators launched as
 executables get the environment without mlx's values.
 """
 
@@ -24,7 +24,7 @@ import sys
 POLLING_ENGINE = "-event_engine_client,-event_engine_listener,-event_engine_for_all_other_endpoints"
 """The experiments switched off: the event engine for client channels, listeners and other endpoints."""
 
-DEFAULTS = {"GRPC_EXPERIMENTS": POLLING_ENGINE, "GRPC_VERBOSITY": "ERROR"}
+DEFAULTS = {"GRPC_EXPERIMENTS": POLLING_ENGINE, "GRPC_VERBOSITY": "NONE"}
 """The variables mlx sets when nobody has, and their values."""
 
 chosen: dict[str, str] = {}

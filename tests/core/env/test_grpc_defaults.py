@@ -18,12 +18,12 @@ def _run(code: str, **environ: str) -> str:
     return subprocess.run([sys.executable, "-c", code], env={**env, **environ}, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def test_importing_mlx_core_chooses_the_polling_engine_and_error_logs() -> None:
-    assert _run(SHOW) == f"{grpc_defaults.POLLING_ENGINE!r} 'ERROR'"
+def test_importing_mlx_core_chooses_the_polling_engine_and_no_grpc_logs() -> None:
+    assert _run(SHOW) == f"{grpc_defaults.POLLING_ENGINE!r} 'NONE'"
 
 
 def test_values_the_user_set_are_kept_even_empty_ones() -> None:
-    assert _run(SHOW, GRPC_EXPERIMENTS="") == "'' 'ERROR'"
+    assert _run(SHOW, GRPC_EXPERIMENTS="") == "'' 'NONE'"
     assert _run(SHOW, GRPC_EXPERIMENTS="-event_engine_dns", GRPC_VERBOSITY="INFO") == "'-event_engine_dns' 'INFO'"
 
 
