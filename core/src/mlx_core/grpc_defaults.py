@@ -12,8 +12,12 @@ The engine is read once per process, when grpc starts, from ``$GRPC_EXPERIMENTS`
 importing ``mlx_core`` sets that variable, unless it is already set (set it, even to an
 empty string, to keep grpc's default) or grpc is already imported. Likewise
 ``$GRPC_VERBOSITY`` becomes NONE: grpc core otherwise prints notices such as a peer's
-GOAWAY, and errors that mlx reports itself in a sentence (a port in use, a simulator gone). Simulators launched as
-executables get the environment without mlx's values.
+GOAWAY, and errors that mlx reports itself in a sentence (a port in use, a simulator gone).
+
+Once mlx's gRPC modules have imported grpc (which reads the variables then),
+:func:`hand_back` takes mlx's values out of the environment again, so that processes the
+user starts do not inherit them; simulators launched as executables get the environment
+without them in any case.
 """
 
 from __future__ import annotations
@@ -47,3 +51,12 @@ def user_environ() -> dict[str, str]:
         if environ.get(name) == value:
             del environ[name]
     return environ
+
+
+def hand_back() -> None:
+    """Take the values mlx set out of ``os.environ`` (grpc has read them: they stay in force
+    in this process)."""
+    for name, value in list(chosen.items()):
+        if os.environ.get(name) == value:
+            del os.environ[name]
+        del chosen[name]

@@ -42,3 +42,18 @@ def test_launched_simulators_get_the_users_environment(monkeypatch: pytest.Monke
     monkeypatch.setattr(grpc_defaults, "chosen", {})
     monkeypatch.setenv("GRPC_EXPERIMENTS", grpc_defaults.POLLING_ENGINE)  # the user's own, identical value
     assert grpc_defaults.user_environ()["GRPC_EXPERIMENTS"] == grpc_defaults.POLLING_ENGINE
+
+
+def test_once_grpc_is_imported_the_values_leave_the_environment_but_stay_in_force() -> None:
+    code = (
+        "import os, socket, sys\n"
+        "from mlx_core.env.remote.calls import CallServer\n"
+        "import mlx_core.env.remote\n"
+        "taken = socket.create_server(('127.0.0.1', 0))\n"
+        "port = taken.getsockname()[1]\n"
+        "print(CallServer({}).add_port(f'127.0.0.1:{port}'), os.environ.get('GRPC_EXPERIMENTS'), os.environ.get('GRPC_VERBOSITY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in grpc_defaults.DEFAULTS}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0 None None"  # not bound; nothing left for child processes to inherit
+    assert done.stderr == ""  # GRPC_VERBOSITY=NONE still holds: grpc core logged nothing about the failed bind

@@ -170,3 +170,81 @@ def test_a_grpcio_whose_cython_layer_changed_is_one_clear_error(monkeypatch: pyt
         calls.CallServer({})
     with grpc.insecure_channel("127.0.0.1:1") as channel, pytest.raises(EnvError, match="pip install 'grpcio==1.85"):
         StepStream(channel, SERVICE + "StepStream", None)
+
+
+def test_a_dropped_stream_reads_back_every_batch_so_grpc_frees_it() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        for how in ("close", "abandon"):
+            remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+            result = remote.step(first_moves(remote.reset()))
+            remote.step(first_moves(result))
+            stream = remote._stream
+            assert stream is not None and stream.outstanding > 0  # the status is still to come
+            getattr(remote, how)()
+            assert stream.outstanding == 0, how
+    finally:
+        server.stop()
+
+
+class Broken(MaskedGrid):
+    """MaskedGrid whose second step returns something that is not a step result."""
+
+    steps = 0
+
+    def step(self, actions: Any) -> Any:
+        self.steps += 1
+        return {"MaskedGrid": None} if self.steps == 2 else super().step(actions)
+
+
+def test_a_server_bug_fails_that_call_and_the_server_keeps_serving(capfd: pytest.CaptureFixture[str]) -> None:
+    server = start_server(Broken(2, seed=0), 0)
+    try:
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        result = remote.step(first_moves(remote.reset()))
+        with pytest.raises(WorkerFailure, match=r"INTERNAL: the server failed: TypeError"):
+            remote.step(first_moves(result))
+        assert "Traceback" in capfd.readouterr().err  # the server's side says where
+        again = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        assert len(again.step(first_moves(again.reset()))["MaskedGrid"][0]) == 2
+        again.close()
+        remote.abandon()
+    finally:
+        server.stop()
+
+
+def test_a_tensor_with_too_many_dimensions_is_refused_in_a_sentence() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        remote.reset()
+        request = pb.StepRequest()
+        action = request.actions.add(behavior="MaskedGrid")
+        action.discrete.dtype, action.discrete.data = "int64", np.zeros(1, np.int64).tobytes()
+        action.discrete.shape[:] = [1] * 70  # numpy cannot even make such an array
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary(SERVICE + "Step")(request.SerializeToString(), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "has 70 dimensions; at most 32 are allowed" in (raised.value.details() or "")
+        remote.step(first_moves(remote.reset()))  # still serving
+        remote.close()
+    finally:
+        server.stop()
+
+
+def test_a_stream_the_watchdog_cancelled_as_its_answer_arrived_is_replaced() -> None:
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        result = remote.step(first_moves(remote.reset()))
+        stream = remote._stream
+        assert stream is not None
+        with stream._lock:
+            stream._due = 0.0  # as if the answer had come at the deadline
+        stream.expire(time.monotonic())
+        assert not stream.usable
+        assert len(remote.step(first_moves(result))["MaskedGrid"][0]) == 2  # on a new stream
+        assert remote._stream is not stream and stream.outstanding == 0
+        remote.close()
+    finally:
+        server.stop()

@@ -23,8 +23,11 @@ blocking API, which already works this way.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -202,6 +205,10 @@ class CallServer:
         except Refusal as refusal:
             self._end(active.call, refusal.code, refusal.message)
             return
+        except Exception as error:  # noqa: BLE001 - a bug in a handler ends its call, never the server
+            traceback.print_exc(file=sys.stderr)
+            self._end(active.call, grpc.StatusCode.INTERNAL, f"the server failed: {type(error).__name__}: {error}")
+            return
         send = cygrpc.SendMessageOperation(answer, _NO_FLAGS)
         if active.method.streaming:
             # one batch per step: the answer and the wait for the next request complete as one event
@@ -261,6 +268,9 @@ class StepStream:
         self._due: float | None = None
         self._timed_out = False
         self._status: tuple[grpc.StatusCode, str] | None = None
+        # batches started whose event has not been read: grpcio frees the call and its queue
+        # only once every one of them has been read back, so a dropped stream reads the rest
+        self.outstanding = 3
         try:
             self._call = channel._channel.segregated_call(  # type: ignore[attr-defined]
                 cygrpc.PropagationConstants.GRPC_PROPAGATE_DEFAULTS,
@@ -286,6 +296,7 @@ class StepStream:
         operations = (cygrpc.SendMessageOperation(payload, _NO_FLAGS), cygrpc.ReceiveMessageOperation(_NO_FLAGS))
         if not self._call.operate(operations, _STEP):
             raise self._ended()
+        self.outstanding += 1
 
     def receive(self, timeout: float) -> bytes:
         """The answer to the last request; :class:`StreamEnded` when the server ended the
@@ -295,6 +306,7 @@ class StepStream:
         try:
             while True:
                 event = self._call.next_event()
+                self.outstanding -= 1
                 if event.tag is _STEP:
                     for operation in event.batch_operations:
                         if operation.type() == cygrpc.OperationType.receive_message:
@@ -311,13 +323,24 @@ class StepStream:
             with self._lock:
                 self._due = None
 
+    @property
+    def usable(self) -> bool:
+        """False once the stream has ended or was cancelled (e.g. by the watchdog just as an
+        answer arrived): the next step needs a new stream."""
+        return self._status is None and not self._timed_out
+
     def done_writing(self) -> None:
         """Tell the server no more requests will come."""
-        self._call.operate((cygrpc.SendCloseFromClientOperation(_NO_FLAGS),), _OTHER)
+        if self._call.operate((cygrpc.SendCloseFromClientOperation(_NO_FLAGS),), _OTHER):
+            self.outstanding += 1
 
     def cancel(self) -> None:
-        """End the stream from this side."""
-        self._call.cancel(cygrpc.StatusCode.cancelled, "the trainer dropped the stream")
+        """End the stream from this side and read back what is left, so grpcio frees it."""
+        if self.outstanding:  # at 0 grpcio has freed the call already
+            self._call.cancel(cygrpc.StatusCode.cancelled, "the trainer dropped the stream")
+        while self.outstanding:  # a cancelled call completes every batch at once
+            self._call.next_event()
+            self.outstanding -= 1
 
     def expire(self, now: float) -> None:
         """Cancel the stream if its receive is overdue (the watchdog calls this)."""
@@ -342,11 +365,16 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, stream: StepStream) -> None:
+        """Check ``stream`` from now on (starting the thread on first use)."""
         with self._lock:
             self._streams.add(stream)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="mlx-step-watchdog", daemon=True)
                 self._thread.start()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's thread and streams are not this process's."""
+        self._streams, self._lock, self._thread = weakref.WeakSet(), threading.Lock(), None
 
     def _run(self) -> None:
         while True:
@@ -355,7 +383,12 @@ class _Watchdog:
             with self._lock:
                 streams = list(self._streams)
             for stream in streams:
-                stream.expire(now)
+                try:
+                    stream.expire(now)
+                except Exception:  # noqa: BLE001 - one stream's trouble must not end every stream's timeout
+                    traceback.print_exc(file=sys.stderr)
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG.forget_after_fork)

@@ -180,6 +180,8 @@ class RemoteEnvironment(Environment):
             raise self._failure_of_code(error.code(), error.details()) from None
 
     def _step_stream(self) -> StepStream:
+        if self._stream is not None and not self._stream.usable:
+            self._drop_stream()  # e.g. cancelled by the watchdog just as its last answer arrived
         if self._stream is None:
             if self._channel is None:
                 raise WorkerFailure(f"the connection to the simulator at {self.address} is closed")

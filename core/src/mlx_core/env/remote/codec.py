@@ -32,6 +32,7 @@ PROTOCOL_VERSION = 1
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("float32", "float64", "int32", "int64", "uint8", "bool")}
 # arrays already in the wire's byte order (native dtypes on little-endian machines) are sent as they are
 _WIRE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+_MAX_DIMENSIONS = 32  # numpy's arrays have at most 64; no observation or action needs more than a few
 _FLOAT32, _FLOAT64, _INT64, _BOOL = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
 
 
@@ -76,7 +77,7 @@ def _well_formed(tensor: pb.Tensor) -> np.ndarray | None:
         return None
     shape = tensor.shape[:]  # a list: several times faster to make than a tuple of the field
     data = tensor.data  # read once: every access makes a new bytes object
-    if len(data) != dtype.itemsize * math.prod(shape) or (shape and min(shape) < 0):
+    if len(data) != dtype.itemsize * math.prod(shape) or (shape and min(shape) < 0) or len(shape) > _MAX_DIMENSIONS:
         return None
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
@@ -89,6 +90,8 @@ def _malformed(tensor: pb.Tensor, what: str) -> ProtocolError:
     shape = tuple(tensor.shape)
     if shape and min(shape) < 0:
         return ProtocolError(f"{what} has a negative dimension in shape {shape}")
+    if len(shape) > _MAX_DIMENSIONS:
+        return ProtocolError(f"{what} has {len(shape)} dimensions; at most {_MAX_DIMENSIONS} are allowed")
     expected = dtype.itemsize * math.prod(shape)
     return ProtocolError(f"{what} has {len(tensor.data)} bytes of data but shape {shape} and dtype {tensor.dtype} need {expected}")
 
