@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -44,12 +44,29 @@ def first_moves(result: Any) -> dict[str, ActionTuple]:
     return {"MaskedGrid": ActionTuple(np.zeros((len(decisions), 0), np.float32), choices)}
 
 
+Serving = Callable[..., BackgroundServer]
+
+
 @pytest.fixture
-def sleepy() -> Iterator[tuple[Sleepy, BackgroundServer]]:
+def serving() -> Iterator[Serving]:
+    """``serving(env, **options)`` serves ``env`` (a 2-agent MaskedGrid by default) from a
+    thread of this process over real gRPC; every server started is stopped at teardown."""
+    started: list[BackgroundServer] = []
+
+    def start(env: Any = None, **options: Any) -> BackgroundServer:
+        server = start_server(MaskedGrid(2, seed=0) if env is None else env, 0, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sleepy(serving: Serving) -> tuple[Sleepy, BackgroundServer]:
     env = Sleepy()
-    server = start_server(env, 0)
-    yield env, server
-    server.stop()
+    return env, serving(env)
 
 
 def test_a_step_without_an_answer_in_time_fails_and_the_connection_goes_on(sleepy: tuple[Sleepy, BackgroundServer]) -> None:
@@ -69,70 +86,60 @@ def test_a_step_without_an_answer_in_time_fails_and_the_connection_goes_on(sleep
     remote.close()
 
 
-def test_steps_of_two_simulators_are_answered_at_the_same_time() -> None:
+def test_steps_of_two_simulators_are_answered_at_the_same_time(serving: Serving) -> None:
     envs = [Sleepy(), Sleepy()]
-    servers = [start_server(env, 0) for env in envs]
-    try:
-        remotes = [RemoteEnvironment(f"127.0.0.1:{s.port}", timeout=10.0) for s in servers]
-        results = [r.reset() for r in remotes]
-        for env in envs:
-            env.seconds = 0.5
-            env.sleep.set()
-        start = time.monotonic()
-        waiting = [r.step_async(first_moves(result)) for r, result in zip(remotes, results)]
-        for wait in waiting:
-            assert len(wait()["MaskedGrid"][0]) == 2
-        assert time.monotonic() - start < 0.9  # not 2 x 0.5 s one after the other
-        for env in envs:
-            env.sleep.clear()
-        for remote in remotes:
-            remote.close()
-    finally:
-        for server in servers:
-            server.stop()
-
-
-def test_a_request_that_is_not_the_message_it_should_be_is_refused() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            with pytest.raises(grpc.RpcError) as raised:
-                channel.unary_unary(SERVICE + "Initialize")(b"\xff\xff\xff", timeout=5)
-            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert raised.value.details() == "the request is not a valid InitializeRequest message"
-
-            with pytest.raises(grpc.RpcError) as raised:
-                channel.unary_unary(SERVICE + "Teleport")(b"", timeout=5)
-            assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-            assert "Teleport" in (raised.value.details() or "")
-
-        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)  # still serving
-        assert len(remote.reset()["MaskedGrid"][0]) == 2
+    servers = [serving(env) for env in envs]
+    remotes = [RemoteEnvironment(f"127.0.0.1:{s.port}", timeout=10.0) for s in servers]
+    results = [r.reset() for r in remotes]
+    for env in envs:
+        env.seconds = 0.5
+        env.sleep.set()
+    start = time.monotonic()
+    waiting = [r.step_async(first_moves(result)) for r, result in zip(remotes, results)]
+    for wait in waiting:
+        assert len(wait()["MaskedGrid"][0]) == 2
+    assert time.monotonic() - start < 0.9  # not 2 x 0.5 s one after the other
+    for env in envs:
+        env.sleep.clear()
+    for remote in remotes:
         remote.close()
-    finally:
-        server.stop()
 
 
-def test_a_stream_without_the_token_is_refused() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0, token="secret")
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stream = StepStream(channel, SERVICE + "StepStream", (("authorization", "Bearer wrong"),))
-            stream.send(pb.StepRequest().SerializeToString())
-            with pytest.raises(StreamEnded) as raised:
-                stream.receive(5.0)
-            assert raised.value.code == grpc.StatusCode.UNAUTHENTICATED
-            assert "the token does not match" in raised.value.details
-            assert not raised.value.timed_out
-        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", token="secret", timeout=5.0)
-        remote.step(first_moves(remote.reset()))
-        remote.close()
-    finally:
-        server.stop()
+def test_a_request_that_is_not_the_message_it_should_be_is_refused(serving: Serving) -> None:
+    server = serving()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary(SERVICE + "Initialize")(b"\xff\xff\xff", timeout=5)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert raised.value.details() == "the request is not a valid InitializeRequest message"
+
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary(SERVICE + "Teleport")(b"", timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "Teleport" in (raised.value.details() or "")
+
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)  # still serving
+    assert len(remote.reset()["MaskedGrid"][0]) == 2
+    remote.close()
 
 
-def test_stopping_a_server_with_an_open_stream_ends_it() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
+def test_a_stream_without_the_token_is_refused(serving: Serving) -> None:
+    server = serving(token="secret")
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stream = StepStream(channel, SERVICE + "StepStream", (("authorization", "Bearer wrong"),))
+        stream.send(pb.StepRequest().SerializeToString())
+        with pytest.raises(StreamEnded) as raised:
+            stream.receive(5.0)
+        assert raised.value.code == grpc.StatusCode.UNAUTHENTICATED
+        assert "the token does not match" in raised.value.details
+        assert not raised.value.timed_out
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", token="secret", timeout=5.0)
+    remote.step(first_moves(remote.reset()))
+    remote.close()
+
+
+def test_stopping_a_server_with_an_open_stream_ends_it(serving: Serving) -> None:
+    server = serving()
     remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
     result = remote.step(first_moves(remote.reset()))
     start = time.monotonic()
@@ -143,20 +150,17 @@ def test_stopping_a_server_with_an_open_stream_ends_it() -> None:
     remote.abandon()
 
 
-def test_a_trainer_that_drops_its_stream_leaves_the_server_serving() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
-    try:
-        first = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        first.step(first_moves(first.reset()))
-        first.abandon()  # no Close: the stream is cancelled under the server
-        second = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        result = second.reset()
-        for _ in range(3):
-            result = second.step(first_moves(result))
-        second.close()
-        assert server.service.closed.is_set()
-    finally:
-        server.stop()
+def test_a_trainer_that_drops_its_stream_leaves_the_server_serving(serving: Serving) -> None:
+    server = serving()
+    first = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    first.step(first_moves(first.reset()))
+    first.abandon()  # no Close: the stream is cancelled under the server
+    second = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    result = second.reset()
+    for _ in range(3):
+        result = second.step(first_moves(result))
+    second.close()
+    assert server.service.closed.is_set()
 
 
 def test_a_grpcio_whose_cython_layer_changed_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,19 +176,16 @@ def test_a_grpcio_whose_cython_layer_changed_is_one_clear_error(monkeypatch: pyt
         StepStream(channel, SERVICE + "StepStream", None)
 
 
-def test_a_dropped_stream_reads_back_every_batch_so_grpc_frees_it() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
-    try:
-        for how in ("close", "abandon"):
-            remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-            result = remote.step(first_moves(remote.reset()))
-            remote.step(first_moves(result))
-            stream = remote._stream
-            assert stream is not None and stream.outstanding > 0  # the status is still to come
-            getattr(remote, how)()
-            assert stream.outstanding == 0, how
-    finally:
-        server.stop()
+def test_a_dropped_stream_reads_back_every_batch_so_grpc_frees_it(serving: Serving) -> None:
+    server = serving()
+    for how in ("close", "abandon"):
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        result = remote.step(first_moves(remote.reset()))
+        remote.step(first_moves(result))
+        stream = remote._stream
+        assert stream is not None and stream.outstanding > 0  # the status is still to come
+        getattr(remote, how)()
+        assert stream.outstanding == 0, how
 
 
 class Broken(MaskedGrid):
@@ -197,54 +198,45 @@ class Broken(MaskedGrid):
         return {"MaskedGrid": None} if self.steps == 2 else super().step(actions)
 
 
-def test_a_server_bug_fails_that_call_and_the_server_keeps_serving(capfd: pytest.CaptureFixture[str]) -> None:
-    server = start_server(Broken(2, seed=0), 0)
-    try:
-        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        result = remote.step(first_moves(remote.reset()))
-        with pytest.raises(WorkerFailure, match=r"INTERNAL: the server failed: TypeError"):
-            remote.step(first_moves(result))
-        assert "Traceback" in capfd.readouterr().err  # the server's side says where
-        again = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        assert len(again.step(first_moves(again.reset()))["MaskedGrid"][0]) == 2
-        again.close()
-        remote.abandon()
-    finally:
-        server.stop()
+def test_a_server_bug_fails_that_call_and_the_server_keeps_serving(serving: Serving, capfd: pytest.CaptureFixture[str]) -> None:
+    server = serving(Broken(2, seed=0))
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    result = remote.step(first_moves(remote.reset()))
+    with pytest.raises(WorkerFailure, match=r"INTERNAL: the server failed: TypeError"):
+        remote.step(first_moves(result))
+    assert "Traceback" in capfd.readouterr().err  # the server's side says where
+    again = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    assert len(again.step(first_moves(again.reset()))["MaskedGrid"][0]) == 2
+    again.close()
+    remote.abandon()
 
 
-def test_a_tensor_with_too_many_dimensions_is_refused_in_a_sentence() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
-    try:
-        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        remote.reset()
-        request = pb.StepRequest()
-        action = request.actions.add(behavior="MaskedGrid")
-        action.discrete.dtype, action.discrete.data = "int64", np.zeros(1, np.int64).tobytes()
-        action.discrete.shape[:] = [1] * 70  # numpy cannot even make such an array
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as raised:
-            channel.unary_unary(SERVICE + "Step")(request.SerializeToString(), timeout=5)
-        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "has 70 dimensions; at most 32 are allowed" in (raised.value.details() or "")
-        remote.step(first_moves(remote.reset()))  # still serving
-        remote.close()
-    finally:
-        server.stop()
+def test_a_tensor_with_too_many_dimensions_is_refused_in_a_sentence(serving: Serving) -> None:
+    server = serving()
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    remote.reset()
+    request = pb.StepRequest()
+    action = request.actions.add(behavior="MaskedGrid")
+    action.discrete.dtype, action.discrete.data = "int64", np.zeros(1, np.int64).tobytes()
+    action.discrete.shape[:] = [1] * 70  # numpy cannot even make such an array
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as raised:
+        channel.unary_unary(SERVICE + "Step")(request.SerializeToString(), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "has 70 dimensions; at most 32 are allowed" in (raised.value.details() or "")
+    remote.step(first_moves(remote.reset()))  # still serving
+    remote.close()
 
 
-def test_a_stream_the_watchdog_cancelled_as_its_answer_arrived_is_replaced() -> None:
-    server = start_server(MaskedGrid(2, seed=0), 0)
-    try:
-        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
-        result = remote.step(first_moves(remote.reset()))
-        stream = remote._stream
-        assert stream is not None
-        with stream._lock:
-            stream._due = 0.0  # as if the answer had come at the deadline
-        stream.expire(time.monotonic())
-        assert not stream.usable
-        assert len(remote.step(first_moves(result))["MaskedGrid"][0]) == 2  # on a new stream
-        assert remote._stream is not stream and stream.outstanding == 0
-        remote.close()
-    finally:
-        server.stop()
+def test_a_stream_the_watchdog_cancelled_as_its_answer_arrived_is_replaced(serving: Serving) -> None:
+    server = serving()
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    result = remote.step(first_moves(remote.reset()))
+    stream = remote._stream
+    assert stream is not None
+    with stream._lock:
+        stream._due = 0.0  # as if the answer had come at the deadline
+    stream.expire(time.monotonic())
+    assert not stream.usable
+    assert len(remote.step(first_moves(result))["MaskedGrid"][0]) == 2  # on a new stream
+    assert remote._stream is not stream and stream.outstanding == 0
+    remote.close()

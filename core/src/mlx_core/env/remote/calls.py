@@ -51,8 +51,9 @@ class UnsupportedGrpc(EnvError):
         )
 
 
-_STATUS_CODES = {code: cygrpc_code for cygrpc_code, code in grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE.items()}  # type: ignore[attr-defined]
-_GRPC_CODES = dict(grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE)  # type: ignore[attr-defined]
+# grpcio's own tables between its status codes and grpc core's
+_STATUS_CODES = grpc._common.STATUS_CODE_TO_CYGRPC_STATUS_CODE  # type: ignore[attr-defined]
+_GRPC_CODES = grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE  # type: ignore[attr-defined]
 
 
 class Refusal(Exception):
@@ -144,16 +145,19 @@ class CallServer:
     def serve(self, until: Callable[[], bool] = lambda: False, grace: float = 1.0) -> None:
         """Answer calls until :meth:`stop` is called or ``until()`` is true, then shut down:
         calls still open after ``grace`` seconds are cancelled."""
-        poll = self._queue.poll
         try:
             while not (self._stopping.is_set() or until()):
                 # a bounded wait, so that signal handlers and stop requests are seen promptly
-                event = poll(time.time() + 0.2)
-                if event.completion_type != cygrpc.CompletionType.queue_timeout:
-                    self._pending -= 1
-                    self._handle(event)
+                self._poll(0.2, self._handle)
         finally:
             self._shut_down(grace)
+
+    def _poll(self, seconds: float, handle: Callable[[Any], None]) -> None:
+        """Wait up to ``seconds`` for the next event and ``handle`` it."""
+        event = self._queue.poll(time.time() + seconds)
+        if event.completion_type != cygrpc.CompletionType.queue_timeout:
+            self._pending -= 1
+            handle(event)
 
     # -- events ----------------------------------------------------------------------------
     def _start_batch(self, call: Any, operations: tuple[Any, ...], tag: Any) -> None:
@@ -222,6 +226,11 @@ class CallServer:
         operations = (cygrpc.SendInitialMetadataOperation(None, _NO_FLAGS), status) if first else (status,)
         self._start_batch(call, operations, _SENT)
 
+    def _answer_open_calls(self, event: Any) -> None:
+        """During the grace period: answer what open calls still ask, accept no new call."""
+        if isinstance(event.tag, _ServerCall):
+            self._received(event.tag, event)
+
     def _shut_down(self, grace: float) -> None:
         self._stopping.set()
         self._pending += 1
@@ -233,12 +242,7 @@ class CallServer:
             if not cancelled and time.monotonic() > deadline:
                 self._server.cancel_all_calls()
                 cancelled = True
-            event = self._queue.poll(time.time() + 0.1)
-            if event.completion_type == cygrpc.CompletionType.queue_timeout:
-                continue
-            self._pending -= 1
-            if isinstance(event.tag, _ServerCall) and event.success:
-                self._received(event.tag, event)  # answer what is still asked during the grace period
+            self._poll(0.1, self._answer_open_calls)
         self._server.destroy()
         self._queue.shutdown()
 

@@ -18,6 +18,7 @@ import grpc
 from mlx_core.env.base import ActionTuple, BehaviorSpec, Environment, StepResult
 from mlx_core.env.remote.calls import StepStream, StreamEnded
 from mlx_core.env.remote.codec import (
+    METHOD_PREFIX,
     PROTOCOL_VERSION,
     ProtocolError,
     actions_to_proto,
@@ -38,9 +39,6 @@ _RESTARTABLE = {
     grpc.StatusCode.UNKNOWN,
     grpc.StatusCode.ABORTED,
 }
-
-_STEP_STREAM = f"/{pb.DESCRIPTOR.services_by_name['Environment'].full_name}/StepStream"
-
 
 class RemoteEnvironment(Environment):
     """A simulator at ``address`` (``host:port``) that speaks the mlx protocol.
@@ -185,7 +183,7 @@ class RemoteEnvironment(Environment):
         if self._stream is None:
             if self._channel is None:
                 raise WorkerFailure(f"the connection to the simulator at {self.address} is closed")
-            self._stream = StepStream(self._channel, _STEP_STREAM, self._metadata)
+            self._stream = StepStream(self._channel, METHOD_PREFIX + "StepStream", self._metadata)
         return self._stream
 
     def _receive(self, stream: StepStream) -> bytes:

@@ -29,6 +29,9 @@ from mlx_core.proto import mlx_env_pb2 as pb
 PROTOCOL_VERSION = 1
 """Bumped when a message changes meaning; both sides compare it in Initialize."""
 
+METHOD_PREFIX = f"/{pb.DESCRIPTOR.services_by_name['Environment'].full_name}/"
+"""The full names of the service's methods start with this (``METHOD_PREFIX + "StepStream"``)."""
+
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("float32", "float64", "int32", "int64", "uint8", "bool")}
 # arrays already in the wire's byte order (native dtypes on little-endian machines) are sent as they are
 _WIRE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
@@ -208,11 +211,12 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
     return result, stats
 
 
-def _field(tensor: pb.Tensor, behavior: str, field: str) -> np.ndarray:
-    """A field of a behavior's steps as an array."""
+def _field(tensor: pb.Tensor, behavior: str, *field: object) -> np.ndarray:
+    """A field of a behavior's steps as an array; ``field``'s words name it in an error (joined
+    only then: this runs for every tensor of every step)."""
     array = _well_formed(tensor)
     if array is None:
-        raise _malformed(tensor, f"behavior {behavior!r} {field}")
+        raise _malformed(tensor, f"behavior {behavior!r} {' '.join(map(str, field))}")
     return array
 
 
@@ -246,9 +250,7 @@ def _observations(tensors: Any, spec: BehaviorSpec, n: int, behavior: str, kind:
         )
     observations = []
     for i, (tensor, obs_spec) in enumerate(zip(tensors, observation_specs)):
-        array = _well_formed(tensor)
-        if array is None:
-            raise _malformed(tensor, f"behavior {behavior!r} {kind} observation {i}")
+        array = _field(tensor, behavior, kind, "observation", i)
         if array.shape != (n, *obs_spec.shape):
             raise ProtocolError(
                 f"behavior {behavior!r} {kind} observation {i} ({obs_spec.name}) has shape {array.shape}; "

@@ -23,6 +23,7 @@ import grpc
 from mlx_core.env.base import DecisionSteps, Environment, StepResult
 from mlx_core.env.remote.calls import CallServer, Method, Refusal
 from mlx_core.env.remote.codec import (
+    METHOD_PREFIX,
     PROTOCOL_VERSION,
     ProtocolError,
     actions_from_proto,
@@ -32,8 +33,6 @@ from mlx_core.env.remote.codec import (
 from mlx_core.env.remote.security import TokenCheck, channel_options, resolve_token, server_credentials
 from mlx_core.errors import EnvError
 from mlx_core.proto import mlx_env_pb2 as pb
-
-_METHOD = f"/{pb.DESCRIPTOR.services_by_name['Environment'].full_name}/"
 
 
 class EnvironmentService:
@@ -53,12 +52,12 @@ class EnvironmentService:
         """The service's methods by full name, for :class:`CallServer`. StepStream answers every
         request of the stream like Step; a refused one ends the stream."""
         return {
-            _METHOD + "Initialize": Method(pb.InitializeRequest, self._initialize),
-            _METHOD + "Reset": Method(pb.ResetRequest, lambda request: self._reset()),
-            _METHOD + "Step": Method(pb.StepRequest, self._step),
-            _METHOD + "StepStream": Method(pb.StepRequest, self._step, streaming=True),
-            _METHOD + "SetParameters": Method(pb.SetParametersRequest, self._set_parameters),
-            _METHOD + "Close": Method(pb.CloseRequest, self._close),
+            METHOD_PREFIX + "Initialize": Method(pb.InitializeRequest, self._initialize),
+            METHOD_PREFIX + "Reset": Method(pb.ResetRequest, lambda request: self._reset()),
+            METHOD_PREFIX + "Step": Method(pb.StepRequest, self._step),
+            METHOD_PREFIX + "StepStream": Method(pb.StepRequest, self._step, streaming=True),
+            METHOD_PREFIX + "SetParameters": Method(pb.SetParametersRequest, self._set_parameters),
+            METHOD_PREFIX + "Close": Method(pb.CloseRequest, self._close),
         }
 
     # -- the work --------------------------------------------------------------------------
