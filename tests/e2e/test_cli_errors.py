@@ -44,9 +44,35 @@ def test_unknown_key_suggests_the_close_match(tmp_path: Path, mlx) -> None:
     assert_one_paragraph_error(mlx("run", name), "bach_size", "did you mean 'batch_size'")
 
 
-def test_every_problem_is_listed_at_once(tmp_path: Path, mlx) -> None:
+@pytest.mark.parametrize("command", [("run",), ("config", "check")])
+def test_every_problem_is_listed_at_once_one_line_each(tmp_path: Path, mlx, command: tuple[str, ...]) -> None:
     name = write(tmp_path, "behaviors:\n  A:\n    max_steps: lots\n    time_horizn: 5\nenv_settings:\n  num_envs: 0\n")
-    assert_one_paragraph_error(mlx("run", name), "3 problems", "max_steps", "time_horizn", "num_envs")
+    proc = mlx(*command, name)
+    assert_one_paragraph_error(proc)
+    assert proc.stderr.strip().splitlines() == [
+        "Error: config.yaml: 3 problems:",
+        "  - behaviors.A.max_steps (line 3): expected an integer, got 'lots'",
+        "  - behaviors.A.time_horizn (line 4): unknown key 'time_horizn'; did you mean 'time_horizon'?",
+        "  - env_settings.num_envs (line 6): must be > 0, got 0",
+    ]
+
+
+def test_mlagents_config_with_counts_written_as_floats_loads(tmp_path: Path, mlx) -> None:
+    name = write(
+        tmp_path,
+        "behaviors:\n  A:\n    trainer_type: ppo\n    max_steps: 1.0e7\n"
+        "    hyperparameters: {batch_size: 1.024e3, buffer_size: 1.024e4}\n",
+    )
+    proc = mlx("config", "check", name)
+    assert proc.returncode == 0, proc.stderr
+    assert "max_steps: 10000000\n" in proc.stdout and "batch_size: 1024\n" in proc.stdout
+
+
+def test_fraction_where_an_integer_is_expected_is_one_line(tmp_path: Path, mlx) -> None:
+    name = write(tmp_path, "behaviors:\n  A:\n    trainer_type: ppo\n    max_steps: 1.5\n")
+    proc = mlx("config", "check", name)
+    assert_one_paragraph_error(proc)
+    assert proc.stderr.strip() == "Error: config.yaml: behaviors.A.max_steps (line 4): expected an integer, got 1.5"
 
 
 @pytest.mark.parametrize(("trainer", "hint"), [("bc", "pip install mlx-bc"), ("pppo", "Did you mean 'ppo'")])

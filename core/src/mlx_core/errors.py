@@ -11,7 +11,15 @@ class MlxError(Exception):
 
 
 class ConfigError(MlxError):
-    """A configuration file or command line that cannot be turned into run options."""
+    """A configuration file or command line that cannot be turned into run options.
+
+    One problem reads as one line, ``source: problem``. Several read as a header line and one
+    line per problem, as a compiler lists its errors::
+
+        config.yaml: 2 problems:
+          - behaviors.A.max_steps (line 3): expected an integer, got 'lots'
+          - behaviors.A.time_horizn (line 4): unknown key 'time_horizn'; did you mean 'time_horizon'?
+    """
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
@@ -19,8 +27,8 @@ class ConfigError(MlxError):
         if len(problems) == 1:
             text = f"{source}: {problems[0]}"
         else:
-            listed = "; ".join(problems)
-            text = f"{source} has {len(problems)} problems: {listed}"
+            listed = "".join(f"\n  - {problem}" for problem in problems)
+            text = f"{source}: {len(problems)} problems:{listed}"
         super().__init__(text)
 
 

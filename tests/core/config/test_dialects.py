@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from mlx_core.config.dialects import CANONICAL, MLAGENTS, SEED, detect_dialect
+from mlx_core.config.dialects import CANONICAL, MLAGENTS, SEED, detect_dialect, to_canonical
 from mlx_core.config.loader import (
     canonical_dict,
     default_behavior_settings,
@@ -201,3 +201,139 @@ def test_upgrade_writes_canonical_text_that_loads_to_equal_options(tmp_path: Pat
 def test_mlagents_env_path_becomes_env(tmp_path: Path) -> None:
     options = load_run_options(write(tmp_path, "env_settings:\n  env_path: CartPole-v1\nbehaviors: {}\n"))
     assert options.env_settings.env == "CartPole-v1"
+
+
+SEED_PPO_DEFAULT = """\
+default:
+  trainer: ppo
+  beta: 5.0e-3
+  buffer_size: 2048
+  hidden_units: 64
+  normalize: true
+  summary_freq: 2000
+"""
+SEED_OFFLINE_BC = """\
+Crawler:
+  trainer: offline_bc
+  demo_path: demos/crawler.demo
+  batch_size: 32
+  batches_per_epoch: 8
+  num_epoch: 4
+  learning_rate: 1.0e-3
+  max_steps: 2.0e4
+  num_layers: 3
+  vis_encode_type: nature_cnn
+  use_recurrent: true
+  memory_size: 64
+  sequence_length: 8
+"""
+SEED_PRETRAINING = """\
+Walker:
+  pretraining:
+    demo_path: demos/walker.demo
+    strength: 0.5
+    steps: 1.0e4
+"""
+
+
+def test_seed_offline_bc_section_nests_like_a_ppo_section(tmp_path: Path) -> None:
+    upgraded, _ = parse_yaml(upgrade(write(tmp_path, SEED_PPO_DEFAULT + SEED_OFFLINE_BC + SEED_PRETRAINING)))
+
+    # The ppo default's own hyperparameters (beta, buffer_size) are not inherited by an
+    # offline_bc behavior; its network keys and summary_freq are.
+    assert upgraded["behaviors"]["Crawler"] == {
+        "trainer": "offline_bc",
+        "hyperparameters": {
+            "demo_path": "demos/crawler.demo",
+            "batch_size": 32,
+            "batches_per_epoch": 8,
+            "num_epoch": 4,
+            "learning_rate": 1.0e-3,
+        },
+        "network_settings": {
+            "hidden_units": 64,
+            "normalize": True,
+            "num_layers": 3,
+            "vis_encode_type": "nature_cnn",
+            "memory": {"memory_size": 64, "sequence_length": 8},
+        },
+        "max_steps": 2.0e4,
+        "summary_freq": 2000,
+    }
+
+
+def test_seed_pretraining_becomes_behavioral_cloning_and_keeps_default_hyperparameters(tmp_path: Path) -> None:
+    upgraded, _ = parse_yaml(upgrade(write(tmp_path, SEED_PPO_DEFAULT + SEED_PRETRAINING)))
+
+    assert upgraded["behaviors"]["Walker"] == {
+        "trainer": "ppo",
+        "hyperparameters": {"beta": 5.0e-3, "buffer_size": 2048},
+        "network_settings": {"hidden_units": 64, "normalize": True},
+        # structured later by the plugin that offers the behavioral_cloning objective (mlx-bc)
+        "behavioral_cloning": {"demo_path": "demos/walker.demo", "strength": 0.5, "steps": 1.0e4},
+        "summary_freq": 2000,
+    }
+
+
+BEHAVIORAL_CLONING = {
+    "demo_path": "demos/walker.demo",
+    "strength": 0.5,
+    "steps": 150000,
+    "batch_size": 512,
+    "num_epoch": 3,
+    "samples_per_update": 0,
+}
+MLAGENTS_WITH_CLONING = "behaviors:\n  Walker:\n    trainer_type: ppo\n    behavioral_cloning:\n" + "".join(
+    f"      {key}: {value}\n" for key, value in BEHAVIORAL_CLONING.items()
+)
+
+
+def test_mlagents_behavioral_cloning_section_passes_through_unchanged(tmp_path: Path) -> None:
+    data, lines = parse_yaml(MLAGENTS_WITH_CLONING)
+
+    canonical, new_lines, problems = to_canonical(data, lines)
+
+    assert problems == []
+    assert canonical["behaviors"]["Walker"]["behavioral_cloning"] == BEHAVIORAL_CLONING
+    assert new_lines[("behaviors", "Walker", "behavioral_cloning", "steps")] == 7
+
+
+def test_behavioral_cloning_sections_load_into_the_bc_plugins_settings(tmp_path: Path) -> None:
+    pytest.importorskip("mlx_bc", reason="mlx-bc provides the behavioral_cloning objective")
+    seed = load_run_options(write(tmp_path, SEED_PPO_DEFAULT + SEED_PRETRAINING, "seed.yaml"))
+    mlagents = load_run_options(write(tmp_path, MLAGENTS_WITH_CLONING, "mlagents.yaml"))
+
+    assert seed.behaviors["Walker"].behavioral_cloning.steps == 10_000
+    assert mlagents.behaviors["Walker"].behavioral_cloning.samples_per_update == 0
+    for key, value in BEHAVIORAL_CLONING.items():
+        assert getattr(mlagents.behaviors["Walker"].behavioral_cloning, key) == value
+
+
+def test_seed_offline_bc_loads_into_the_bc_plugins_settings(tmp_path: Path) -> None:
+    pytest.importorskip("mlx_bc", reason="mlx-bc provides the offline_bc trainer")
+    text = SEED_PPO_DEFAULT + SEED_OFFLINE_BC.replace("memory_size: 64", "memory_size: 6.4e1")
+
+    behavior = load_run_options(write(tmp_path, text)).behaviors["Crawler"]
+
+    hyperparameters = behavior.hyperparameters
+    assert (hyperparameters.demo_path, hyperparameters.batch_size, hyperparameters.batches_per_epoch) == (
+        "demos/crawler.demo",
+        32,
+        8,
+    )
+    assert (hyperparameters.num_epoch, hyperparameters.learning_rate) == (4, 1.0e-3)
+    assert behavior.max_steps == 20_000 and behavior.summary_freq == 2000
+    assert behavior.network_settings.memory == MemorySettings(memory_size=64, sequence_length=8)
+    assert behavior.network_settings.num_layers == 3 and behavior.network_settings.normalize is True
+
+
+def test_seed_online_bc_section_routes_teacher_and_dagger_to_hyperparameters(tmp_path: Path) -> None:
+    text = "Pusher:\n  trainer: online_bc\n  teacher: runs/expert/Pusher.onnx\n  dagger: true\n  time_horizon: 32\n"
+
+    upgraded, _ = parse_yaml(upgrade(write(tmp_path, text)))
+
+    assert upgraded["behaviors"]["Pusher"] == {
+        "trainer": "online_bc",
+        "hyperparameters": {"teacher": "runs/expert/Pusher.onnx", "dagger": True},
+        "time_horizon": 32,
+    }

@@ -1,9 +1,10 @@
 """The one cattrs converter for settings, and its errors turned into readable problems.
 
-The converter is strict where YAML is easy to get subtly wrong: ``5.0`` is not an integer,
-``"yes"`` is not a boolean, and a number is not a string. Every failure in a structure call is
-collected (cattrs' detailed validation) and reported as a :class:`Problem` with the YAML path
-of the offending value, so the loader can add the line number and list them all at once.
+The converter is strict where YAML is easy to get subtly wrong: ``2.5`` is not an integer
+(a whole number written as a float, ``5.0e5``, is), ``"yes"`` is not a boolean, and a number
+is not a string. Every failure in a structure call is collected (cattrs' detailed validation)
+and reported as a :class:`Problem` with the YAML path of the offending value, so the loader
+can add the line number and list them all at once.
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ def describe(value: Any) -> str:
 def _int(value: Any, _: type) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    # ML-Agents' own configs write counts as floats ('max_steps: 5.0e5'); a whole number is
+    # meant, so every integer field of every dialect and plugin takes one. 1.5 is not whole.
     if isinstance(value, float) and value.is_integer():
-        raise _Mismatch("an integer", value, f" (write {int(value)})")
+        return int(value)
     raise _Mismatch("an integer", value)
 
 

@@ -4,7 +4,10 @@
 * ML-Agents 1.x: the same, with ``trainer_type`` for ``trainer`` (and ``threaded``, ignored)
   and ``env_settings.env_path`` for ``env_settings.env``;
 * seed (ML-Agents 0.x ``trainer_config.yaml``): no ``behaviors``; a ``default:`` section and
-  one flat section per behavior (``batch_size``, ``use_recurrent``, ``hidden_units``, ...).
+  one flat section per behavior (``batch_size``, ``use_recurrent``, ``hidden_units``, ...),
+  for any trainer: ``trainer: offline_bc`` with ``demo_path``, ``batches_per_epoch``, ... at
+  the top is as valid as ``trainer: ppo`` with ``beta``. ``pretraining`` is the old name of
+  ``behavioral_cloning``.
 
 Reshaping works on plain data and moves the line map along with the keys, so that problems
 found later in the canonical form still point at the line the user wrote.
@@ -35,13 +38,23 @@ _DEFAULT_TRAINER = BehaviorSettings().trainer
 _SEED_NETWORK_KEYS = set(attrs.fields_dict(NetworkSettings)) - {"memory"}
 _SEED_MEMORY_KEYS = {"memory_size", "sequence_length"}
 _SEED_BEHAVIOR_KEYS = set(_BEHAVIOR_KEYS) - {"hyperparameters", "network_settings"}
+# Behavior-level sections that the seed's era called by another name (the keys inside are the same).
+_SEED_RENAMED = {"pretraining": "behavioral_cloning"}
+# Every key that does not go to ``hyperparameters``: inherited from 'default' whatever the trainer.
+_SEED_STRUCTURAL_KEYS = (
+    {"use_recurrent", "gamma"} | _SEED_NETWORK_KEYS | _SEED_MEMORY_KEYS | _SEED_BEHAVIOR_KEYS | set(_SEED_RENAMED)
+)
+# The seed's online_bc imitated a player driving another behavior live; mlx's imitates a model.
+_BRAIN_TO_IMITATE = (
+    "brain_to_imitate is not used: mlx's online_bc learns from a teacher model, not from a "
+    "player; replace it with 'teacher: MODEL' (an exported .onnx, a checkpoint, a run folder, "
+    "or module:function for a scripted heuristic)"
+)
 # Keys that mark a top-level mapping as a flat seed behavior section.
 _SEED_HINT_KEYS = (
     {"batch_size", "buffer_size", "beta", "epsilon", "lambd", "learning_rate", "num_epoch"}
-    | {"use_recurrent", "gamma"}
-    | _SEED_NETWORK_KEYS
-    | _SEED_MEMORY_KEYS
-    | _SEED_BEHAVIOR_KEYS
+    | {"demo_path", "batches_per_epoch", "brain_to_imitate"}
+    | _SEED_STRUCTURAL_KEYS
 )
 
 
@@ -134,6 +147,7 @@ def _from_seed(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any],
     new_lines: LineMap = {(): lines.get((), 1)}
     problems: list[Problem] = []
     default = data.get("default", {})
+    default_trainer = default.get("trainer", _DEFAULT_TRAINER) if isinstance(default, Mapping) else None
     behaviors: dict[str, Any] = {}
     for key, value in data.items():
         if key in _TOP_KEYS:
@@ -150,7 +164,13 @@ def _from_seed(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any],
             flat_lines: LineMap = {}
             _carry(lines, ("default",), (), flat_lines)
             _carry(lines, (key,), (), flat_lines)
-            flat = deep_merge(default, value) if key != "default" else dict(value)
+            base = default
+            if value.get("trainer", default_trainer) != default_trainer:
+                # As inherit_defaults does for the newer dialects: another trainer's
+                # hyperparameters (a ppo default's beta under an offline_bc behavior) would be
+                # unknown keys; the seed's trainers simply ignored them.
+                base = {k: v for k, v in default.items() if k in _SEED_STRUCTURAL_KEYS}
+            flat = deep_merge(base, value) if key != "default" else dict(value)
             section = _nest_seed(flat, flat_lines, dest, new_lines, problems)
         if key == "default":
             out["default_settings"] = section
@@ -172,7 +192,7 @@ def _nest_seed(
     new_lines[dest] = flat_lines.get((), new_lines.get((), 1))
 
     def put(key: str, to: YamlPath, value: Any) -> None:
-        _set(section, to, _whole_floats_to_int(value))
+        _set(section, to, value)
         _carry(flat_lines, (key,), (*dest, *to), new_lines)
 
     recurrent = flat.get("use_recurrent", False)
@@ -196,6 +216,17 @@ def _nest_seed(
             put(key, ("network_settings", key), value)
         elif key in _SEED_BEHAVIOR_KEYS:
             put(key, (key,), value)
+        elif key in _SEED_RENAMED:
+            new_name = _SEED_RENAMED[key]
+            if new_name in flat:
+                detail = f"{key} is the old name of {new_name}; keep only one of the two"
+                problems.append(Problem((*dest, key), detail))
+                _carry(flat_lines, (key,), (*dest, key), new_lines)
+            else:
+                put(key, (new_name,), value)
+        elif key == "brain_to_imitate":
+            problems.append(Problem((*dest, "hyperparameters", key), _BRAIN_TO_IMITATE))
+            _carry(flat_lines, (key,), (*dest, "hyperparameters", key), new_lines)
         elif key != "gamma":
             put(key, ("hyperparameters", key), value)
     if "gamma" in flat:
@@ -207,18 +238,6 @@ def _nest_seed(
             put("gamma", ("reward_signals", "extrinsic", "gamma"), flat["gamma"])
     order = {key: index for index, key in enumerate(_BEHAVIOR_KEYS)}
     return dict(sorted(section.items(), key=lambda item: order.get(item[0], len(order))))
-
-
-def _whole_floats_to_int(value: Any) -> Any:
-    # The seed's files wrote counts such as 'max_steps: 5.0e5'; canonical files may not.
-    # Float fields accept ints, so converting every whole float is safe for them too.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {k: _whole_floats_to_int(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_floats_to_int(v) for v in value]
-    return value
 
 
 def _rename(data: dict[str, Any], path: YamlPath, old: str, new: str, lines: LineMap, new_lines: LineMap) -> None:
