@@ -40,6 +40,13 @@ class EnvError(MlxError):
     """An environment that cannot be created, reached or understood."""
 
 
+class DemoError(MlxError):
+    """A demonstration file or folder that cannot be used: missing, empty, corrupt or for other specs.
+
+    The message names the file (and the byte offset where data is truncated or corrupt).
+    """
+
+
 class WorkerFailure(Exception):
     """An environment worker or simulator that crashed, hung past its timeout or went away.
 
