@@ -8,13 +8,17 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
-from mlx_core import __version__
+from mlx_core import __version__, stopping
+from mlx_core.demos.cli import demo as demo_group
 from mlx_core.errors import MlxError
+
+if TYPE_CHECKING:
+    from mlx_core.training.controller import TrainerController
 
 # Flags that parse today but whose feature another part of mlx delivers; each says which.
 NOT_YET = {
@@ -87,8 +91,8 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 @click.option("--lesson", type=click.IntRange(min=0), help="Curriculum lesson to start from (needs mlx-curriculum).")
 def run(config: Path | None, **flags: Any) -> None:
     """Train the behaviors of CONFIG; results go to results/<run-id>/."""
-    from mlx_core.config.loader import canonical_yaml, load_run_options, write_canonical
-    from mlx_core.logs import close_log_file, configure_logging, get_logger, open_log_file
+    from mlx_core.config.loader import load_run_options
+    from mlx_core.logs import configure_logging
     from mlx_core.plugins.manager import get_plugins
     from mlx_core.training.controller import TrainerController
 
@@ -121,10 +125,26 @@ def run(config: Path | None, **flags: Any) -> None:
     if cp.force and cp.initialize_from == cp.run_id:
         raise MlxError(f"--force would delete run {cp.run_id} before --initialize-from reads it: choose a new --run-id.")
     run_dir = _check_run_dir(options)
-    controller = TrainerController(options, run_dir, plugins)
+    with stopping.handle_signals():  # from here, a first SIGINT/SIGTERM stops the run cleanly
+        _run_controller(TrainerController(options, run_dir, plugins), run_dir)
+
+
+def _run_controller(controller: TrainerController, run_dir: Path) -> None:
+    """Start the environment, make the run folder, train; print how the run ended."""
+    from mlx_core.config.loader import canonical_yaml, write_canonical
+    from mlx_core.logs import close_log_file, get_logger, open_log_file
+
+    options = controller.options
+    cp = options.checkpoint_settings
     try:
         controller.prepare()
+        stopping.raise_if_stopped()  # a stop during start-up writes nothing
         _create_run_dir(options, run_dir)
+    except stopping.StopRequested as stop:
+        if controller.env is not None:
+            controller.env.close()
+        click.echo(f"Stopped by {stop.reason} during start-up, before training began; nothing was written.")
+        return
     except BaseException:
         if controller.env is not None:
             controller.env.close()
@@ -153,7 +173,9 @@ def run(config: Path | None, **flags: Any) -> None:
     log.info("run_finished", steps=steps, seconds=round(time.perf_counter() - start, 3), seed=controller.seed,
              stopped_by=controller.stopped_by)
     close_log_file()
-    if controller.stopped_by is not None:
+    if controller.stopped_by is not None and cp.inference:
+        click.echo(f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}.")
+    elif controller.stopped_by is not None:
         click.echo(
             f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}; "
             f"checkpoints and models are in {run_dir}. Continue with --resume."
@@ -347,6 +369,8 @@ def env_serve(
     environment = environment_for(env_name, get_plugins(), seed, num_envs=num_envs, env_args=arguments or None)
     serve(environment, port, host, token=token, tls_cert=tls_cert, tls_key=tls_key, max_message_mb=max_message_mb)
 
+
+main.add_command(demo_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

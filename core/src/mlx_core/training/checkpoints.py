@@ -69,11 +69,38 @@ def save_checkpoint(payload: dict[str, Any], folder: Path, step: int, keep: int)
     """Write ``checkpoint-<step>.pt`` atomically, then delete the oldest beyond ``keep``."""
     path = folder / f"checkpoint-{step}.pt"
     tmp = folder / f".checkpoint-{step}.pt.tmp"
-    torch.save({"format": FORMAT, **payload}, tmp)
+    try:
+        with tmp.open("wb") as file:
+            torch.save({"format": FORMAT, **payload}, file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the latest
+    except BaseException:  # a failed save leaves every earlier file as it was, and no debris
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)  # an interrupted save never leaves a half-written checkpoint
     for old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
+
+
+def detached_copy(value: Any) -> Any:
+    """A copy of a state dict whose tensors and arrays no later in-place change can reach.
+
+    Cheaper than ``copy.deepcopy`` (no memo, no pickling protocol): used for the snapshot of
+    each trainer's state after every completed update.
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: detached_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [detached_copy(item) for item in value]
+    if isinstance(value, tuple):
+        items = [detached_copy(item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)  # named tuples too
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value  # numbers, strings, None: immutable
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

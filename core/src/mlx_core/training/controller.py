@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,22 +11,32 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlx_core import stopping
 from mlx_core.config.settings import BehaviorSettings, RunOptions
 from mlx_core.env.base import ActionTuple, Environment, metric_values
 from mlx_core.env.factory import make_environment
 from mlx_core.errors import MlxError
-from mlx_core.logs import get_logger
+from mlx_core.logs import file_only, get_logger
 from mlx_core.plugins.manager import Plugins
 from mlx_core.stats.reporter import StatsReporter
 from mlx_core.timers import Timers
 from mlx_core.training.agent_processor import AgentProcessor
 from mlx_core.training.checkpoints import (
+    detached_copy,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
     rng_state,
     save_checkpoint,
     spec_to_dict,
+)
+from mlx_core.training.failures import (
+    EnvironmentFailed,
+    TrainerFailed,
+    describe_environment_failure,
+    describe_trainer_failure,
+    first_line,
+    traceback_text,
 )
 from mlx_core.training.memory import keep_freed_memory
 from mlx_core.training.paths import behavior_dir, behavior_path, safe_name
@@ -39,6 +47,9 @@ from mlx_core.training.update_metrics import UpdateMetricsCSV
 log = get_logger()
 
 PROGRESS_INTERVAL_S = 0.5
+# A trainer's snapshot after each completed update may cost at most this share of its
+# update time; a trainer with a costlier state (a saved replay buffer) is snapshotted less often.
+SNAPSHOT_BUDGET = 0.05
 
 
 def pick_device(options: RunOptions) -> torch.device:
@@ -78,8 +89,10 @@ def build_trainer(
 ) -> Trainer:
     """Create the trainer of one behavior with its reward signals (also used by ``mlx export``)."""
     trainer_type = plugins.get("trainer", settings.trainer, where=f"behaviors.{name}.trainer")
+    objective_types = {}
     if settings.behavioral_cloning is not None:
-        plugins.get("trainer", "bc", where=f"behaviors.{name}.behavioral_cloning")
+        where = f"behaviors.{name}.behavioral_cloning"
+        objective_types["behavioral_cloning"] = plugins.get("update objective", "behavioral_cloning", where=where)
     signals = {}
     for signal_name, signal_settings in settings.reward_signals.items():
         signal_type = plugins.get("reward signal", signal_name, where=f"behaviors.{name}.reward_signals")
@@ -95,14 +108,25 @@ def build_trainer(
         stats=stats,
         artifact_dir=behavior_path(run_dir, name),
     )
-    return trainer_type.factory(context)
+    trainer = trainer_type.factory(context)
+    for section, objective_type in objective_types.items():
+        section_settings = getattr(settings, section)
+        trainer.objectives[section] = objective_type.factory(context=context, policy=trainer.policy, settings=section_settings)
+    return trainer
 
 
 class TrainerController:
     """Runs one training (or inference) session over one environment, one trainer per behavior.
 
-    SIGINT/SIGTERM end the session after the current step: checkpoints and models are saved
+    SIGINT/SIGTERM end the session wherever it is (after the current step or update, or
+    from a blocking wait through :mod:`mlx_core.stopping`): checkpoints and models are saved
     and :attr:`stopped_by` names the signal. A second signal exits at once.
+
+    Once training has started, any other ending (an environment error, a worker past its
+    restart limits, an exception in a trainer, reward-signal or environment plugin) saves
+    too, then raises an :class:`MlxError` whose last line says where the files are and how to
+    ``--resume``. A behavior whose trainer code raised is saved as of its last completed
+    update (a snapshot taken after each one), since that update may have stopped halfway.
     """
 
     def __init__(self, options: RunOptions, run_dir: Path, plugins: Plugins) -> None:
@@ -127,6 +151,8 @@ class TrainerController:
         self.env: Environment | None = None
         self.stopped_by: str | None = None
         self._last_reward: dict[str, float | None] = {}
+        self._snapshots: dict[str, dict[str, Any]] = {}  # trainer state after its last completed update
+        self._snapshot_cost: dict[str, list[float]] = {}  # [seconds snapshotting, seconds updating]
         self._start = time.perf_counter()
 
     # -- set-up ----------------------------------------------------------------------------
@@ -137,12 +163,6 @@ class TrainerController:
         torch.set_num_threads(self.options.torch_settings.num_threads)
         if self.options.torch_settings.keep_freed_memory:
             keep_freed_memory()
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        if self.stopped_by is not None:  # second signal: leave now, without saving
-            os._exit(128 + signum)
-        self.stopped_by = signal.Signals(signum).name
-        log.warning("stop_requested", signal=self.stopped_by, action="saving after the current step")
 
     def _behavior_settings(self, name: str) -> BehaviorSettings:
         settings = self.options.behavior(name)
@@ -222,10 +242,15 @@ class TrainerController:
         """Start the environment and build every trainer, loading checkpoints or weights.
 
         Nothing is written to disk here: the CLI calls this before it makes the run folder,
-        so a wrong ``env``, plugin or checkpoint leaves no half-made run behind.
+        so a wrong ``env``, plugin or checkpoint leaves no half-made run behind. A stop signal
+        meanwhile raises :class:`~mlx_core.stopping.StopRequested` from the wait it cut short.
         """
         if self.trainers:
             return
+        with stopping.handle_signals():
+            self._prepare()
+
+    def _prepare(self) -> None:
         env = self.open_environment()
         for name in self.options.behaviors:
             if name not in env.specs:
@@ -261,11 +286,16 @@ class TrainerController:
 
         ``before_loop`` runs once everything is set up (checkpoints loaded), before the first
         step: the CLI writes ``configuration.yaml`` there, so a failed ``--resume`` leaves the
-        run's files as they were.
+        run's files as they were. A stop signal before training started ends the run with
+        nothing saved (:attr:`stopped_by` set, no trainers when it came during start-up).
         """
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        with stopping.handle_signals():  # the outermost use forgets an earlier run's stop request
+            return self._run(before_loop)
+
+    def _run(self, before_loop: Callable[[], object] | None) -> dict[str, int]:
         env: Environment | None = None
-        finished = started = False
+        started = False
+        failure: BaseException | None = None
         if self.options.debug:
             self.update_csv = UpdateMetricsCSV(self.run_dir / "run_logs" / "update_metrics.csv")
         try:
@@ -273,24 +303,36 @@ class TrainerController:
             env = self.env
             assert env is not None
             self.status = TrainingStatus(self.run_dir / "run_logs" / "training_status.json")
+            started = True  # from here on, every ending saves
+            for name, trainer in self.trainers.items():
+                if not self.inference:
+                    self._snapshot(name, trainer)
             if before_loop is not None:
                 before_loop()
             self.plugins.hook.mlx_run_started(options=self.options, run_dir=self.run_dir)
-            started = True
             self._loop(env)
-            finished = True
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            self.stopped_by = stopping.stop_reason()
+        except stopping.StopRequested as stop:
+            self.stopped_by = stop.reason
+        except BaseException as error:  # noqa: BLE001 - saved for, then raised below
+            failure = error
+        saved = ""
+        try:
             if env is not None:
                 env.close()
-            if finished and not self.inference:
-                self._save_all()
+            if started and not self.inference:
+                saved = self._save_on_exit(failure)
+        finally:
             self.stats.close()
             if self.update_csv is not None:
                 self.update_csv.close()
             if started:
                 self.timers.write(self.run_dir / "run_logs" / "timers.json")
+        if failure is not None:
+            ending = self._failure_error(failure, saved)
+            if ending is failure:
+                raise failure
+            raise ending from failure
         steps = {name: t.step for name, t in self.trainers.items()}
         self.plugins.hook.mlx_run_finished(options=self.options, run_dir=self.run_dir, steps=steps)
         return steps
@@ -298,30 +340,18 @@ class TrainerController:
     def _loop(self, env: Environment) -> None:
         timer = self.timers.block
         with timer("env_reset"):
-            result = env.reset()
+            result = _environment_call(env.reset)
         next_progress = 0.0
-        while not all(t.finished for t in self.trainers.values()) and self.stopped_by is None:
+        while not all(t.finished for t in self.trainers.values()) and stopping.stop_reason() is None:
             actions: dict[str, ActionTuple] = {}
             for name, (decisions, terminals) in result.items():
-                trainer, processor = self.trainers[name], self.processors[name]
-                learning = not (trainer.finished or self.inference)
-                with timer("process_steps"):
-                    cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
-                if len(decisions):
-                    with timer("policy_act"):
-                        info = trainer.policy.act(decisions)
-                    with timer("process_steps"):
-                        processor.add_actions(decisions, info)
-                    actions[name] = info.env_action
-                if trainer.finished:
-                    continue
-                trainer.step += len(decisions)
-                if learning:
-                    if cut:
-                        with timer("process_trajectories"):
-                            trainer.process_trajectories(cut)
-                    if trainer.ready_to_update():
-                        self._update(name, trainer)
+                trainer = self.trainers[name]
+                try:  # free in Python 3.11 unless something raises
+                    self._behavior_step(name, trainer, decisions, terminals, actions)
+                except stopping.StopRequested:
+                    raise
+                except Exception as error:
+                    raise TrainerFailed(name, error) from error
                 with timer("summaries_and_checkpoints"):
                     self._periodic(name, trainer)
             if time.perf_counter() >= next_progress:
@@ -329,13 +359,38 @@ class TrainerController:
                 for name, trainer in self.trainers.items():
                     self.stats.progress(name, trainer.step, trainer.settings.max_steps, self._state(trainer))
             with timer("env_step"):
-                result = env.step(actions)
-            custom = env.stats()
+                result = _environment_call(env.step, actions)
+            custom = _environment_call(env.stats)
             if custom:  # metrics the simulator reports: every behavior's summaries show them
                 for key, values in custom.items():
                     floats = metric_values(values)
                     for name in self.trainers:
                         self.stats.extend(name, key, floats)
+
+    def _behavior_step(
+        self, name: str, trainer: Trainer, decisions: Any, terminals: Any, actions: dict[str, ActionTuple]
+    ) -> None:
+        """One behavior's part of a step: record it, act, hand over cut trajectories, update."""
+        timer = self.timers.block
+        processor = self.processors[name]
+        learning = not (trainer.finished or self.inference)
+        with timer("process_steps"):
+            cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
+        if len(decisions):
+            with timer("policy_act"):
+                info = trainer.policy.act(decisions)
+            with timer("process_steps"):
+                processor.add_actions(decisions, info)
+            actions[name] = info.env_action
+        if trainer.finished:
+            return
+        trainer.step += len(decisions)
+        if learning:
+            if cut:
+                with timer("process_trajectories"):
+                    trainer.process_trajectories(cut)
+            if trainer.ready_to_update():
+                self._update(name, trainer)
 
     def _state(self, trainer: Trainer) -> str:
         if self.inference:
@@ -347,6 +402,12 @@ class TrainerController:
         with self.timers.block("update"):
             trainer.update()
         end = time.perf_counter()
+        cost = self._snapshot_cost[name]
+        cost[1] += end - start
+        if cost[0] <= SNAPSHOT_BUDGET * cost[1]:
+            with self.timers.block("snapshot"):
+                self._snapshot(name, trainer)
+            cost[0] += time.perf_counter() - end
         returns = self._returns_since_update[name]
         log.debug("policy_updated", behavior=name, step=trainer.step, seconds=round(end - start, 6))
         if self.update_csv is not None:
@@ -370,6 +431,7 @@ class TrainerController:
             self._next_summary[name] = _next_multiple(trainer.step, settings.summary_freq)
         if trainer.step >= self._next_checkpoint[name] and not trainer.finished and not self.inference:
             self._save(name, trainer)
+            self._snapshot(name, trainer)  # a later failure saves no older state than this checkpoint
             self._next_checkpoint[name] = _next_multiple(trainer.step, settings.checkpoint_interval)
 
     # -- outputs ---------------------------------------------------------------------------
@@ -392,11 +454,70 @@ class TrainerController:
         self.plugins.hook.mlx_checkpoint_saved(behavior=name, step=trainer.step, path=path)
         return path
 
-    def _save_all(self) -> None:
-        """Final checkpoints and every exporter's model file, per behavior."""
+    def _snapshot(self, name: str, trainer: Trainer) -> None:
+        """Keep a copy of the trainer's state that a half-done later update cannot change."""
+        self._snapshots[name] = detached_copy(trainer.state_dict())
+        self._snapshot_cost.setdefault(name, [0.0, 0.0])
+
+    def _save_on_exit(self, failure: BaseException | None) -> str:
+        """Checkpoint and models of every behavior; the sentence that says what was saved.
+
+        A behavior whose trainer code raised goes back to its snapshot first. A behavior whose
+        save fails keeps its earlier files (written under temporary names) and the others are
+        still saved.
+        """
+        tainted = failure.behavior if isinstance(failure, TrainerFailed) else None
+        saved, problems = [], []
         for name, trainer in self.trainers.items():
-            self._save(name, trainer)
-            export_all(self.plugins, name, trainer, self.run_dir)
+            try:
+                if name == tainted:
+                    trainer.load_state_dict(self._snapshots[name])
+                self._save(name, trainer)
+                export_all(self.plugins, name, trainer, self.run_dir)
+            except Exception as error:  # noqa: BLE001 - the others are still worth saving
+                log.error("save_failed", behavior=name, error=first_line(error))
+                file_only("save_failed_traceback", behavior=name, traceback=traceback_text(error))
+                problems.append(f"{name} could not be saved ({first_line(error)}); its earlier checkpoints are untouched")
+                continue
+            note = " (its last completed update)" if name == tainted else ""
+            saved.append(f"{name} {trainer.step}{note}")
+        where = f"checkpoints and models are in {self.run_dir}. Continue with --resume."
+        if not problems:
+            return f"Saved at step {', '.join(saved)}; {where}"
+        return "; ".join(problems) + (f". Saved at step {', '.join(saved)}" if saved else "") + f"; {where}"
+
+    def _failure_error(self, failure: BaseException, saved: str) -> BaseException:
+        """The exception the run ends with: one line on what failed, then ``saved`` (if any)."""
+        if isinstance(failure, TrainerFailed):
+            settings = self.trainers[failure.behavior].settings
+            what = describe_trainer_failure(failure, self.plugins, settings)
+        elif isinstance(failure, EnvironmentFailed):
+            what = describe_environment_failure(failure, self.plugins, self.options.env_settings.env)
+        elif isinstance(failure, MlxError) and saved:
+            what = str(failure)
+        else:  # nothing saved, a bug in mlx itself, or KeyboardInterrupt without our handler
+            if saved:
+                failure.add_note(saved)  # printed last, under the traceback
+            return failure
+        if isinstance(failure, (TrainerFailed, EnvironmentFailed)):
+            error = failure.error
+            fields = {"error": first_line(error), "traceback": traceback_text(error)}
+            if self.options.debug:
+                log.error("plugin_failed", **fields)
+            else:  # the traceback goes to log.jsonl only; stderr gets the one line
+                file_only("plugin_failed", **fields)
+        return MlxError(f"{what}\n{saved}" if saved else what)
+
+
+def _environment_call(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` on the environment, its own exceptions wrapped in :class:`EnvironmentFailed`
+    (MlxError and StopRequested already say what happened)."""
+    try:
+        return call(*args)
+    except (MlxError, stopping.StopRequested):
+        raise
+    except Exception as error:
+        raise EnvironmentFailed(error) from error
 
 
 def _next_multiple(step: int, every: int) -> int:
