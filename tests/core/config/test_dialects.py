@@ -337,3 +337,14 @@ def test_seed_online_bc_section_routes_teacher_and_dagger_to_hyperparameters(tmp
         "hyperparameters": {"teacher": "runs/expert/Pusher.onnx", "dagger": True},
         "time_horizon": 32,
     }
+
+
+def test_seed_behaviors_do_not_share_sections_inherited_from_default(tmp_path: Path) -> None:
+    text = "default:\n  reward_signals: {extrinsic: {strength: 1.0}}\nA:\n  gamma: 0.9\nB:\n  batch_size: 8\n"
+
+    written = upgrade(write(tmp_path, text))
+    upgraded, _ = parse_yaml(written)
+
+    assert upgraded["behaviors"]["A"]["reward_signals"] == {"extrinsic": {"strength": 1.0, "gamma": 0.9}}
+    assert upgraded["behaviors"]["B"]["reward_signals"] == {"extrinsic": {"strength": 1.0}}
+    assert "&" not in written  # no YAML anchors for shared mappings

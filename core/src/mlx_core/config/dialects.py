@@ -192,7 +192,9 @@ def _nest_seed(
     new_lines[dest] = flat_lines.get((), new_lines.get((), 1))
 
     def put(key: str, to: YamlPath, value: Any) -> None:
-        _set(section, to, value)
+        # A copy: sections merged over 'default' share its nested mappings, which the gamma
+        # step below writes into (and which the YAML dumper would print as anchors).
+        _set(section, to, copy.deepcopy(value))
         _carry(flat_lines, (key,), (*dest, *to), new_lines)
 
     recurrent = flat.get("use_recurrent", False)
