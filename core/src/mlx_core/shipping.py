@@ -130,7 +130,9 @@ class OnnxPolicy:
     """Runs an exported ``<Behavior>.onnx`` in onnxruntime: deterministic actions, no values.
 
     Agents without an action mask get an all-allowed one. ``layout`` is what the model
-    expects, read from its inputs and outputs.
+    expects, read from its inputs and outputs. With ``deterministic`` False it returns the
+    model's ``stochastic_*`` outputs instead (drawn by the graph's own random operators, which
+    ``onnxruntime.set_seed`` before loading makes repeatable).
     """
 
     def __init__(self, path: Path) -> None:
@@ -151,6 +153,8 @@ class OnnxPolicy:
                 f"{path} is not an mlx model: it needs inputs obs_0, obs_1, ... and outputs continuous_actions "
                 f"and/or discrete_actions (it has inputs {', '.join(inputs)} and outputs {', '.join(outputs)})."
             )
+        self.stochastic_names = [f"stochastic_{n}" for n in self.output_names if f"stochastic_{n}" in outputs]
+        self.deterministic = True
         self.mask_width: int | None = inputs["action_masks"][1] if "action_masks" in inputs else None
         self.layout: Layout = (
             [tuple(inputs[n][1:]) for n in self.obs_names],
@@ -167,7 +171,8 @@ class OnnxPolicy:
             feed["action_masks"] = (
                 np.ones((n, self.mask_width), np.float32) if mask is None else mask.astype(np.float32)
             )
-        results = dict(zip(self.output_names, self.session.run(self.output_names, feed)))
+        fetched = self.session.run(self.output_names if self.deterministic else self.stochastic_names, feed)
+        results = dict(zip(self.output_names, fetched))
         actions = ActionTuple(
             continuous=np.asarray(results.get("continuous_actions", np.zeros((n, 0))), np.float32),
             discrete=np.asarray(results.get("discrete_actions", np.zeros((n, 0))), np.int64),
@@ -194,11 +199,13 @@ def load_policy(path: str | Path, options: RunOptions | None = None) -> tuple[st
     return name, trainer.policy
 
 
-def _layout(spec: BehaviorSpec) -> Layout:
+def spec_layout(spec: BehaviorSpec) -> Layout:
+    """What a model must agree on with ``spec``: observation shapes, continuous size, branches."""
     return [o.shape for o in spec.observation_specs], spec.action_spec.continuous_size, spec.action_spec.discrete_size
 
 
-def _describe(layout: Layout) -> str:
+def describe_layout(layout: Layout) -> str:
+    """``layout`` in words, for errors about a model that does not fit an environment."""
     shapes, continuous, branches = layout
     return f"observations {', '.join(map(str, shapes))}, {continuous} continuous actions, {branches} discrete branches"
 
@@ -266,11 +273,11 @@ def _match_behavior(name: str, env: Environment, model_path: str | Path, target:
             f"{', '.join(behaviors)}; mlx eval runs one model in an environment with that one behavior (an "
             f".onnx model's behavior is its file name, <Behavior>.onnx)."
         )
-    wanted = _layout(env.specs[match[0]])
-    layout = policy.layout if isinstance(policy, OnnxPolicy) else _layout(cast(Policy, policy).spec)
+    wanted = spec_layout(env.specs[match[0]])
+    layout = policy.layout if isinstance(policy, OnnxPolicy) else spec_layout(cast(Policy, policy).spec)
     if layout != wanted:
         raise MlxError(
-            f"The model {model_path} expects {_describe(layout)}, but {target} gives {_describe(wanted)}; "
+            f"The model {model_path} expects {describe_layout(layout)}, but {target} gives {describe_layout(wanted)}; "
             f"evaluate it in the environment it was trained in."
         )
     return match[0]

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mlx_core.env.base import Environment
-from mlx_core.errors import EnvError
+from mlx_core.errors import EnvError, MlxError
 
 if TYPE_CHECKING:
     from mlx_core.config.settings import RunOptions
@@ -50,7 +50,7 @@ def environment_class(target: str) -> type[Environment]:
     """The :class:`Environment` subclass that ``target`` names."""
     file_match = _FILE_TARGET.match(target)
     if file_match:
-        module = _load_file(Path(file_match["file"]), target)
+        module = load_file(Path(file_match["file"]), f"Environment {target!r}")
         name = file_match["name"]
     else:
         match = _MODULE_TARGET.match(target)
@@ -72,23 +72,27 @@ def environment_class(target: str) -> type[Environment]:
     return found
 
 
-def _load_file(path: Path, target: str) -> ModuleType:
-    """Import a Python file by path (once per process: its module is cached under a fixed name)."""
+def load_file(path: Path, label: str, error: type[MlxError] = EnvError) -> ModuleType:
+    """Import a Python file by path (once per process: its module is cached under a fixed name).
+
+    ``label`` starts the messages of the ``error`` raised for a missing or failing file (an
+    environment target here; ``mlx record`` uses it for heuristic policies too).
+    """
     if not path.is_file():
-        raise EnvError(f"Environment {target!r}: there is no file {path}.")
+        raise error(f"{label}: there is no file {path}.")
     module_name = f"mlx_user_env_{abs(hash(str(path.resolve())))}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise EnvError(f"Environment {target!r}: {path} cannot be imported as a Python module.")
+        raise error(f"{label}: {path} cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except Exception as exc:
         del sys.modules[module_name]
-        raise EnvError(f"Environment {target!r}: importing {path} failed: {type(error).__name__}: {error}.") from None
+        raise error(f"{label}: importing {path} failed: {type(exc).__name__}: {exc}.") from None
     return module
 
 
