@@ -10,10 +10,13 @@ from types import ModuleType
 import pytest
 from google.protobuf import descriptor_pb2
 
-from mlx_core.demos import mlx_demo_pb2
+from mlx_core.demos import mlagents_demo_pb2, mlx_demo_pb2
 from tests.core.env.test_proto_generated import PROTO_ROOT, _drop_json_names
 
-GENERATED = [("mlx_core/demos/mlx_demo.proto", mlx_demo_pb2)]
+GENERATED = [
+    ("mlx_core/demos/mlx_demo.proto", mlx_demo_pb2),
+    ("mlx_core/demos/mlagents_demo.proto", mlagents_demo_pb2),
+]
 
 
 @pytest.mark.parametrize(("proto", "module"), GENERATED, ids=[p for p, _ in GENERATED])

@@ -151,7 +151,12 @@ def iter_mlx_steps(path: Path, chunk: int, observations: bool = True) -> Iterato
                 offset += k * layout.size
             if k < m or (m == 0 and offset < size):
                 # a record in another encoding, a damaged one, or a tail shorter than one record
-                length, start = read_length_prefix(f, path, offset, size)
+                try:
+                    length, start = read_length_prefix(f, path, offset, size)
+                except DemoError:
+                    if size - offset < layout.size:
+                        raise  # the file ends inside the last record: truncated
+                    raise corrupt(path, offset, "a record's length prefix is damaged") from None
                 f.seek(start)
                 yield parse_record(f.read(length), path, offset, layout)
                 offset = start + length

@@ -69,8 +69,12 @@ class DemoSteps:
 
 def spec_summary(spec: BehaviorSpec) -> str:
     """One line of text for a behavior spec, e.g. ``observations [8] and [84x84x3]; actions: continuous 2``."""
-    shapes = " and ".join("[" + "x".join(str(d) for d in o.shape) + "]" for o in spec.observation_specs) or "none"
-    return f"observations {shapes}; actions: {action_summary(spec.action_spec)}"
+    return f"observations {observation_summary(spec)}; actions: {action_summary(spec.action_spec)}"
+
+
+def observation_summary(spec: BehaviorSpec) -> str:
+    """The observation shapes of a spec, e.g. ``[8] and [84x84x3]`` (``none`` without observations)."""
+    return " and ".join("[" + "x".join(str(d) for d in o.shape) + "]" for o in spec.observation_specs) or "none"
 
 
 def action_summary(actions: ActionSpec) -> str:
