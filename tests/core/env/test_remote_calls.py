@@ -20,6 +20,7 @@ from mlx_core.env.remote.calls import StepStream, StreamEnded
 from mlx_core.env.remote.server import BackgroundServer
 from mlx_core.errors import EnvError, WorkerFailure
 from mlx_core.proto import mlx_env_pb2 as pb
+from tests.core.env.remote_transports import grpc_transport  # noqa: F401 - a fixture
 
 SERVICE = "/mlx.env.v1.Environment/"
 
@@ -48,9 +49,10 @@ Serving = Callable[..., BackgroundServer]
 
 
 @pytest.fixture
-def serving() -> Iterator[Serving]:
+def serving(grpc_transport: str) -> Iterator[Serving]:  # noqa: F811
     """``serving(env, **options)`` serves ``env`` (a 2-agent MaskedGrid by default) from a
-    thread of this process over real gRPC; every server started is stopped at teardown."""
+    thread of this process over real gRPC; every server started is stopped at teardown.
+    Each test using it runs on both transports (``grpc_transport``)."""
     started: list[BackgroundServer] = []
 
     def start(env: Any = None, **options: Any) -> BackgroundServer:
@@ -163,20 +165,52 @@ def test_a_trainer_that_drops_its_stream_leaves_the_server_serving(serving: Serv
     assert server.service.closed.is_set()
 
 
-def test_a_grpcio_whose_cython_layer_changed_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlx_core.env.remote import calls
+def test_a_grpcio_whose_cython_layer_changed_falls_back_on_the_public_api_with_one_info_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlx_core.env.remote import calls, public_calls, transport
 
     class Renamed:  # e.g. a grpcio release that renamed the calls mlx uses
         pass
 
+    monkeypatch.delenv(transport.VARIABLE, raising=False)
+    monkeypatch.setattr(transport, "_fell_back", [])  # this process has not fallen back yet
     monkeypatch.setattr(calls, "cygrpc", Renamed())
+    # the classes themselves say what changed ...
     with pytest.raises(EnvError, match=r"grpcio .* changed the calls mlx's environment transport is built from"):
         calls.CallServer({})
     with grpc.insecure_channel("127.0.0.1:1") as channel, pytest.raises(EnvError, match="pip install 'grpcio==1.85"):
         StepStream(channel, SERVICE + "StepStream", None)
+    # ... and a server and a trainer built as mlx builds them use the public API instead, unasked
+    server = start_server(MaskedGrid(2, seed=0), 0)
+    try:
+        assert isinstance(server.server, public_calls.PublicCallServer)
+        remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+        result = remote.reset()
+        for _ in range(5):
+            result = remote.step(first_moves(result))
+        assert isinstance(remote._stream, public_calls.PublicStepStream)
+        remote.close()
+    finally:
+        server.stop()
+    out = capsys.readouterr()
+    assert out.out.count("grpc_transport_fell_back") == 1 and "AttributeError" in out.out
+    assert "error" not in out.err.lower()
+    # forcing the Cython layer is then the one clear error
+    monkeypatch.setenv(transport.VARIABLE, "private")
+    with pytest.raises(EnvError, match=r"grpcio .* changed the calls"):
+        start_server(MaskedGrid(2, seed=0), 0)
 
 
-def test_a_dropped_stream_reads_back_every_batch_so_grpc_frees_it(serving: Serving) -> None:
+def test_a_wrong_transport_variable_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLX_GRPC_TRANSPORT", "fast")
+    with pytest.raises(EnvError, match=r"\$MLX_GRPC_TRANSPORT='fast' is not a transport: write auto"):
+        RemoteEnvironment("127.0.0.1:1", timeout=1.0)
+
+
+def test_a_dropped_stream_reads_back_every_batch_so_grpc_frees_it(serving: Serving, grpc_transport: str) -> None:  # noqa: F811
+    if grpc_transport == "public":
+        pytest.skip("grpcio's public API frees its calls itself")
     server = serving()
     for how in ("close", "abandon"):
         remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)

@@ -29,6 +29,7 @@ from mlx_core.env.base import ActionSpec, ActionTuple, BehaviorSpec, DecisionSte
 from mlx_core.env.builtin.masked import MaskedGrid
 from mlx_core.env.remote import RemoteEnvironment, start_server
 from mlx_core.errors import EnvError, WorkerFailure
+from tests.core.env.remote_transports import grpc_transport, grpc_transport_module  # noqa: F401 - fixtures
 
 READY = re.compile(r"mlx environment server listening on (?P<host>\S+):(?P<port>\d+)(?P<tls> \(TLS\))?$")
 GRID_SPEC = BehaviorSpec((ObservationSpec((4,)),), ActionSpec(discrete_branches=(4,)))
@@ -110,8 +111,9 @@ class Server:
 
 
 @pytest.fixture
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Server]]:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grpc_transport: str) -> Iterator[Callable[..., Server]]:  # noqa: F811
     """``serve(ENV, *args, environ=...)`` starts a server; every one started is killed at teardown.
+    Each test using it runs on both transports (``grpc_transport``).
 
     ``$MLX_ENV_TOKEN`` is removed from this process too, so clients send a token only when told.
     """
@@ -137,13 +139,13 @@ def _module_server(tmp_path_factory: pytest.TempPathFactory, env_name: str, num_
 
 
 @pytest.fixture(scope="module")
-def grid_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def grid_server(tmp_path_factory: pytest.TempPathFactory, grpc_transport_module: str) -> Iterator[Server]:  # noqa: F811
     """One `mlx env serve MaskedGrid --port 0 --num-envs 8` shared by the tests that leave it running."""
     yield from _module_server(tmp_path_factory, "MaskedGrid", 8)
 
 
 @pytest.fixture(scope="module")
-def continuous_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def continuous_server(tmp_path_factory: pytest.TempPathFactory, grpc_transport_module: str) -> Iterator[Server]:  # noqa: F811
     """One `mlx env serve Goal1DContinuous --port 0 --num-envs 4` (the built-in with continuous actions)."""
     yield from _module_server(tmp_path_factory, "Goal1DContinuous", 4)
 

@@ -15,10 +15,10 @@ the serving thread polls itself and answers each request in place (an environmen
 one request at a time anyway), and the client (:class:`StepStream`) keeps one bidirectional
 stream whose completion queue the stepping thread polls itself. Both use grpcio's Cython
 layer (``grpc._cython.cygrpc``), the same calls grpcio's own blocking unary calls and
-servers are built from. That layer is not a public API: mlx-core requires the grpcio
-version it was tested with or later, and a release that changed it is one clear error
-(:class:`UnsupportedGrpc`). Unary calls from the client go through grpcio's public
-blocking API, which already works this way.
+servers are built from. That layer is not a public API: where it is missing or changed,
+building either class raises :class:`UnsupportedGrpc`, and ``transport.py`` falls back on
+the same classes written with grpcio's public API (``public_calls.py``). Unary calls from
+the client go through grpcio's public API on both paths.
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from grpc._cython import cygrpc
 
+from mlx_core import stopping
 from mlx_core.errors import EnvError
+
+try:
+    from grpc._cython import cygrpc
+except ImportError:  # a grpcio without it: every use below raises UnsupportedGrpc
+    cygrpc = None
 
 _NO_FLAGS = 0
 
@@ -45,15 +50,17 @@ class UnsupportedGrpc(EnvError):
     """grpcio's Cython layer is not what this module was written against."""
 
     def __init__(self, error: Exception) -> None:
+        self.detail = f"{type(error).__name__}: {error}"
         super().__init__(
             f"grpcio {grpc.__version__} changed the calls mlx's environment transport is built from ({error}). "
             "Install the grpcio version mlx-core was tested with (pip install 'grpcio==1.85.*') or a newer mlx-core."
         )
 
 
-# grpcio's own tables between its status codes and grpc core's
-_STATUS_CODES = grpc._common.STATUS_CODE_TO_CYGRPC_STATUS_CODE  # type: ignore[attr-defined]
-_GRPC_CODES = grpc._common.CYGRPC_STATUS_CODE_TO_STATUS_CODE  # type: ignore[attr-defined]
+# grpcio's own tables between its status codes and grpc core's (empty where grpcio has none:
+# then the Cython layer is not used either)
+_STATUS_CODES: dict[Any, Any] = getattr(getattr(grpc, "_common", None), "STATUS_CODE_TO_CYGRPC_STATUS_CODE", {})
+_GRPC_CODES: dict[Any, Any] = getattr(getattr(grpc, "_common", None), "CYGRPC_STATUS_CODE_TO_STATUS_CODE", {})
 
 
 class Refusal(Exception):
@@ -116,6 +123,13 @@ class CallServer:
         self._methods = {name.encode(): method for name, method in methods.items()}
         self._authorize = authorize
         try:
+            if not _STATUS_CODES:
+                raise AttributeError("grpc._common has no status code tables")
+            # the operations this server builds, made once here so that a changed signature
+            # shows now (and the fallback takes over) rather than at the first call
+            cygrpc.SendStatusFromServerOperation(None, cygrpc.StatusCode.ok, b"", _NO_FLAGS)
+            cygrpc.SendMessageOperation(b"", _NO_FLAGS)
+            cygrpc.ReceiveCloseOnServerOperation(_NO_FLAGS)
             self._queue = cygrpc.CompletionQueue()
             self._server = cygrpc.Server(tuple(options), False)
             self._server.register_completion_queue(self._queue)
@@ -274,8 +288,12 @@ class StepStream:
         self._status: tuple[grpc.StatusCode, str] | None = None
         # batches started whose event has not been read: grpcio frees the call and its queue
         # only once every one of them has been read back, so a dropped stream reads the rest
-        self.outstanding = 3
+        self.outstanding = 0
         try:
+            if not _GRPC_CODES:
+                raise AttributeError("grpc._common has no status code tables")
+            cygrpc.SendMessageOperation(b"", _NO_FLAGS)  # built per step: a changed signature shows now
+            cygrpc.ReceiveMessageOperation(_NO_FLAGS)
             self._call = channel._channel.segregated_call(  # type: ignore[attr-defined]
                 cygrpc.PropagationConstants.GRPC_PROPAGATE_DEFAULTS,
                 method.encode(),
@@ -293,6 +311,7 @@ class StepStream:
             )
         except (AttributeError, TypeError) as error:
             raise UnsupportedGrpc(error) from None
+        self.outstanding = 3
         _WATCHDOG.watch(self)
 
     def send(self, payload: bytes) -> None:
@@ -346,11 +365,12 @@ class StepStream:
             self._call.next_event()
             self.outstanding -= 1
 
-    def expire(self, now: float) -> None:
-        """Cancel the stream if its receive is overdue (the watchdog calls this)."""
+    def expire(self, now: float, stopped: bool = False) -> None:
+        """Cancel the stream if its receive is overdue, or waits while a stop was requested
+        (the watchdog calls this)."""
         with self._lock:
-            if self._due is not None and now > self._due:
-                self._due, self._timed_out = None, True
+            if self._due is not None and (stopped or now > self._due):
+                self._due, self._timed_out = None, not stopped
                 self._call.cancel(cygrpc.StatusCode.deadline_exceeded, "no answer within the step timeout")
 
     def _ended(self) -> StreamEnded:
@@ -359,16 +379,17 @@ class StepStream:
 
 
 class _Watchdog:
-    """One daemon thread that cancels the streams whose answer is overdue, a few times a second."""
+    """One daemon thread that cancels the streams whose answer is overdue, a few times a second,
+    and every waiting stream once a stop is requested (:mod:`mlx_core.stopping`)."""
 
     PERIOD = 0.05
 
     def __init__(self) -> None:
-        self._streams: weakref.WeakSet[StepStream] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, stream: StepStream) -> None:
+    def watch(self, stream: Any) -> None:
         """Check ``stream`` from now on (starting the thread on first use)."""
         with self._lock:
             self._streams.add(stream)
@@ -383,12 +404,12 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             time.sleep(self.PERIOD)
-            now = time.monotonic()
+            now, stopped = time.monotonic(), stopping.stop_reason() is not None
             with self._lock:
                 streams = list(self._streams)
             for stream in streams:
                 try:
-                    stream.expire(now)
+                    stream.expire(now, stopped)
                 except Exception:  # noqa: BLE001 - one stream's trouble must not end every stream's timeout
                     traceback.print_exc(file=sys.stderr)
 

@@ -1,9 +1,13 @@
 """The trainer side of the protocol: an :class:`Environment` whose simulator is a gRPC server.
 
 Steps travel as messages on one open ``StepStream`` that the stepping thread writes and
-reads itself (:class:`mlx_core.env.remote.calls.StepStream`), so several simulators' steps
-are on the wire at the same time and no message is handed between threads; the other calls
-are grpcio's blocking unary calls.
+reads itself (:class:`mlx_core.env.remote.calls.StepStream`, or its public-API twin: see
+``transport.py``), so several simulators' steps are on the wire at the same time and no
+message is handed between threads. A simulator that answers ``StepStream`` with
+UNIMPLEMENTED (it offers only the unary ``Step``, which the protocol allows) is stepped with
+``Step`` for the rest of the session; the choice is logged once (``step_call_chosen``). The
+other calls are grpcio's unary calls. Every wait looks at :mod:`mlx_core.stopping` at least
+every :data:`~mlx_core.stopping.POLL_S` seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any
 
 import grpc
 
+from mlx_core import stopping
 from mlx_core.env.base import ActionTuple, BehaviorSpec, Environment, StepResult
+from mlx_core.env.remote import transport
 from mlx_core.env.remote.calls import StepStream, StreamEnded
 from mlx_core.env.remote.codec import (
     METHOD_PREFIX,
@@ -25,10 +31,14 @@ from mlx_core.env.remote.codec import (
     result_from_proto,
     specs_from_proto,
 )
+from mlx_core.env.remote.public_calls import PublicStepStream
 from mlx_core.env.remote.security import channel_credentials, channel_options, resolve_token
 from mlx_core.errors import EnvError, WorkerFailure
+from mlx_core.logs import get_logger
 from mlx_core.proto import mlx_env_pb2 as pb
 from mlx_core.proto import mlx_env_pb2_grpc as pb_grpc
+
+log = get_logger()
 
 # Codes that mean "the simulator went away or broke": the worker pool restarts it.
 _RESTARTABLE = {
@@ -39,6 +49,13 @@ _RESTARTABLE = {
     grpc.StatusCode.UNKNOWN,
     grpc.StatusCode.ABORTED,
 }
+
+# A channel whose simulator went away tries again at most this often (grpc's default waits up
+# to two minutes between tries, far longer than a reconnect window of timeout_wait).
+_RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
+
+STREAM, UNARY = "StepStream", "Step"
+
 
 class RemoteEnvironment(Environment):
     """A simulator at ``address`` (``host:port``) that speaks the mlx protocol.
@@ -69,8 +86,10 @@ class RemoteEnvironment(Environment):
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._credentials = channel_credentials(tls_ca)
         # no transparent retries: a failed call means a failed simulator, which the pool restarts
-        self._options = [*channel_options(max_message_mb), ("grpc.enable_retries", 0)]
-        self._stream: StepStream | None = None
+        self._options = [*channel_options(max_message_mb), ("grpc.enable_retries", 0), *_RECONNECT_OPTIONS]
+        self._stream: StepStream | PublicStepStream | None = None
+        self.step_call: str | None = None  # STREAM or UNARY once the first step told which the simulator offers
+        transport.requested()  # a wrong $MLX_GRPC_TRANSPORT fails here, before anything connects
         self._stats: dict[str, list[float]] = {}
         self._channel: grpc.Channel | None = None
         try:
@@ -114,12 +133,15 @@ class RemoteEnvironment(Environment):
 
         Results of several simulators arrive while any of them is being waited for.
         """
+        request = actions_to_proto(actions).SerializeToString()
+        if self.step_call == UNARY:
+            return self._unary_step(request)
         stream = self._step_stream()
         try:
-            stream.send(actions_to_proto(actions).SerializeToString())
+            stream.send(request)
         except StreamEnded as ended:
             raise self._stream_failure(ended) from None
-        return lambda: self._result(pb.StepResult.FromString(self._receive(stream)))
+        return lambda: self._stream_answer(stream, request)
 
     def set_parameters(self, parameters: dict[str, float]) -> None:
         """Parameters for each agent's next episode."""
@@ -137,7 +159,7 @@ class RemoteEnvironment(Environment):
                 with contextlib.suppress(ValueError, RuntimeError):
                     self._stream.done_writing()
             with contextlib.suppress(WorkerFailure, EnvError):
-                self._unary("Close", pb.CloseRequest(), timeout=min(self.timeout, 5.0))
+                self._unary("Close", pb.CloseRequest(), timeout=min(self.timeout, 5.0), interruptible=False)
         self.abandon()
 
     def abandon(self) -> None:
@@ -161,6 +183,9 @@ class RemoteEnvironment(Environment):
                 ready.result(timeout=0.2)
                 return
             except grpc.FutureTimeoutError:
+                if stopping.stop_reason() is not None:
+                    ready.cancel()
+                    stopping.raise_if_stopped()
                 reason = alive() if alive is not None else None
                 if reason is None and time.monotonic() < deadline:
                     continue
@@ -171,29 +196,66 @@ class RemoteEnvironment(Environment):
                     "and do both sides agree on TLS: env_settings.tls_ca here, --tls-cert there?)"
                 ) from None
 
-    def _unary(self, method: str, request: Any, timeout: float | None = None) -> Any:
+    def _unary(self, method: str, request: Any, timeout: float | None = None, interruptible: bool = True) -> Any:
+        future = getattr(self._stub, method).future(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        return self._wait(future, interruptible)
+
+    def _wait(self, future: Any, interruptible: bool = True) -> Any:
+        """A unary call's answer, polled so that a stop request is seen while it is pending."""
         try:
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            while True:
+                try:
+                    return future.result(timeout=stopping.POLL_S)
+                except grpc.FutureTimeoutError:
+                    if interruptible and stopping.stop_reason() is not None:
+                        future.cancel()
+                        stopping.raise_if_stopped()
         except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise WorkerFailure(
+                    f"the simulator at {self.address} did not answer within timeout_wait={self.timeout:g} s"
+                ) from None
             raise self._failure_of_code(error.code(), error.details()) from None
 
-    def _step_stream(self) -> StepStream:
+    def _unary_step(self, request: bytes) -> Callable[[], StepResult]:
+        """Send one step as a unary ``Step`` call; the function returned waits for its answer."""
+        if self._channel is None:
+            raise WorkerFailure(f"the connection to the simulator at {self.address} is closed")
+        call = self._channel.unary_unary(METHOD_PREFIX + UNARY)
+        future = call.future(request, timeout=self.timeout, metadata=self._metadata)
+        return lambda: self._result(pb.StepResult.FromString(self._wait(future)))
+
+    def _step_stream(self) -> StepStream | PublicStepStream:
         if self._stream is not None and not self._stream.usable:
             self._drop_stream()  # e.g. cancelled by the watchdog just as its last answer arrived
         if self._stream is None:
             if self._channel is None:
                 raise WorkerFailure(f"the connection to the simulator at {self.address} is closed")
-            self._stream = StepStream(self._channel, METHOD_PREFIX + "StepStream", self._metadata)
+            self._stream = transport.step_stream(self._channel, METHOD_PREFIX + STREAM, self._metadata)
         return self._stream
 
-    def _receive(self, stream: StepStream) -> bytes:
+    def _stream_answer(self, stream: StepStream | PublicStepStream, request: bytes) -> StepResult:
         try:
-            return stream.receive(self.timeout)
+            payload = stream.receive(self.timeout)
         except StreamEnded as ended:
+            if ended.code == grpc.StatusCode.UNIMPLEMENTED and self.step_call is None:
+                # the simulator offers only unary Step (the protocol allows either): this step
+                # did not reach it, so it goes again as a Step call, and so do all later ones
+                self._drop_stream()
+                self._choose_step_call(UNARY)
+                return self._unary_step(request)()
             raise self._stream_failure(ended) from None
+        if self.step_call is None:
+            self._choose_step_call(STREAM)
+        return self._result(pb.StepResult.FromString(payload))
+
+    def _choose_step_call(self, call: str) -> None:
+        self.step_call = call
+        log.info("step_call_chosen", simulator=self.address, call=call)
 
     def _stream_failure(self, ended: StreamEnded) -> Exception:
         self._drop_stream()
+        stopping.raise_if_stopped()  # the watchdog ended the wait for a stop request
         if ended.timed_out:
             return WorkerFailure(
                 f"the simulator at {self.address} did not answer a step within timeout_wait={self.timeout:g} s"

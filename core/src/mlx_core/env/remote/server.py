@@ -7,7 +7,9 @@ environment; a bad one is answered with INVALID_ARGUMENT and a sentence saying w
 wrong, and the server keeps serving.
 
 The server answers every request on the thread that serves, one request at a time
-(:class:`mlx_core.env.remote.calls.CallServer`): no message is handed between threads.
+(:class:`mlx_core.env.remote.calls.CallServer`): no message is handed between threads. Where
+grpcio's Cython layer is unusable, or ``$MLX_GRPC_TRANSPORT=public``, grpcio's public server
+answers instead (``transport.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from mlx_core.env.remote.codec import (
     result_to_proto,
     specs_to_proto,
 )
+from mlx_core.env.remote.public_calls import PublicCallServer
 from mlx_core.env.remote.security import TokenCheck, channel_options, resolve_token, server_credentials
+from mlx_core.env.remote.transport import call_server
 from mlx_core.errors import EnvError
 from mlx_core.proto import mlx_env_pb2 as pb
 
@@ -118,13 +122,13 @@ class EnvironmentService:
 
 def _listening(
     env: Environment, port: int, host: str, token: str | None, tls_cert: str | None, tls_key: str | None, max_message_mb: int
-) -> tuple[CallServer, EnvironmentService, int]:
+) -> tuple[CallServer | PublicCallServer, EnvironmentService, int]:
     """A started server for ``env`` on ``host:port`` (not yet answering: see CallServer.serve)."""
     token = resolve_token(token)
     credentials = server_credentials(tls_cert, tls_key)
     service = EnvironmentService(env)
     options = [*channel_options(max_message_mb), ("grpc.so_reuseport", 0)]
-    server = CallServer(service.methods(), options, authorize=TokenCheck(token) if token else None)
+    server = call_server(service.methods(), options, authorize=TokenCheck(token) if token else None)
     address = f"{host}:{port}"
     bound = server.add_port(address, credentials)
     if not bound:
@@ -139,7 +143,7 @@ def _listening(
 class BackgroundServer:
     """An environment served from a thread of this process (tests, notebooks); see :func:`start_server`."""
 
-    def __init__(self, server: CallServer, service: EnvironmentService, port: int) -> None:
+    def __init__(self, server: CallServer | PublicCallServer, service: EnvironmentService, port: int) -> None:
         self.server, self.service, self.port = server, service, port
         self._thread = threading.Thread(target=server.serve, kwargs={"grace": 0.0}, name="mlx-env-server", daemon=True)
         self._thread.start()
