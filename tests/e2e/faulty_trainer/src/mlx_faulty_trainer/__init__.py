@@ -1,0 +1,1 @@
+"""Test plugin: the ``faulty`` trainer (PPO that fails or dawdles on request)."""
