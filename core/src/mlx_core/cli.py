@@ -323,6 +323,50 @@ def eval_command(model: Path, env_path: str, episodes: int, seed: int, num_envs:
         click.echo(f"Wrote {video}", err=True)
 
 
+@main.command("record")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    required=True,
+    help="What acts: a <Behavior>.onnx, a checkpoint-<step>.pt, a run folder, or module:function / file.py:function "
+    "(a heuristic). NAME=MODEL gives another behavior its policy (repeatable).",
+)
+@click.option("--episodes", type=click.IntRange(min=1), required=True, help="Whole episodes to record.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .demo file to write.")
+@click.option("--behavior", help="The behavior to record (needed when the environment has several).")
+@click.option("--env", "env_path", help="Environment, instead of CONFIG's env_settings.env.")
+@click.option("--seed", type=int, help="Seed of the environment and the policies; -1 picks one.  [default: CONFIG's, else -1]")
+@click.option("--num-envs", type=click.IntRange(min=1), help="Environment copies.  [default: CONFIG's, else 1]")
+def record_command(config: Path | None, policies: tuple[str, ...], episodes: int, output: Path, behavior: str | None,
+                   env_path: str | None, seed: int | None, num_envs: int | None) -> None:
+    """Run a policy in CONFIG's environment and write EPISODES whole episodes to a .demo file."""
+    from mlx_core.config.loader import load_run_options
+    from mlx_core.demos.recording import record, record_progress
+    from mlx_core.logs import configure_logging
+    from mlx_core.plugins.manager import get_plugins
+
+    configure_logging()
+    plugins = get_plugins()
+    overrides: dict[str, Any] = {}
+    _set(overrides, "env_settings", "env", env_path)
+    _set(overrides, "env_settings", "seed", seed)
+    _set(overrides, "env_settings", "num_envs", num_envs)
+    options = load_run_options(config, overrides, plugins)
+    with record_progress(episodes) as progress:
+        done = record(options, plugins, list(policies), episodes, output, behavior=behavior, progress=progress)
+    if done.info is None:
+        click.echo(f"Stopped by {done.stopped_by} before an episode finished; no file was written.")
+        return
+    info = done.info
+    stopped = f" (stopped by {done.stopped_by} after {info.episodes} of {done.requested})" if done.stopped_by else ""
+    click.echo(
+        f"Wrote {info.path}: behavior {info.behavior_name}, {info.episodes} episodes{stopped}, {info.steps} steps, "
+        f"mean return {info.mean_return:.3f}, seed {done.seed}."
+    )
+
+
 @main.group("env", cls=MlxGroup)
 def env_group() -> None:
     """Serve environments to trainers on this or other machines."""
