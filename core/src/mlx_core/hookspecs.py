@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlx_core.plugins.types import (
         EnvironmentType,
         ExporterType,
+        ObjectiveType,
         RewardSignalType,
         SamplerType,
         ScheduleType,
@@ -61,6 +62,21 @@ def mlx_reward_signal_types() -> list[RewardSignalType]:
     must have ``gamma`` and ``strength``. The factory is called as
     ``factory(spec=BehaviorSpec, settings=..., device=torch.device)`` and returns a
     :class:`~mlx_core.rewards.base.RewardSignal`.
+    """
+
+
+@hookspec
+def mlx_update_objective_types() -> list[ObjectiveType]:
+    """Return the extra objectives this plugin adds to any trainer's updates.
+
+    Called once at start-up. Each :class:`~mlx_core.plugins.types.ObjectiveType` is selected by
+    the behavior section of its name (``behaviors.<Behavior>.behavioral_cloning``), which its
+    ``settings`` class validates. Once the behavior's trainer exists, the factory is called as
+    ``factory(context=TrainerContext, policy=Policy, settings=...)`` and returns an
+    :class:`~mlx_core.training.objectives.UpdateObjective`; trainers call
+    ``Trainer.update_objectives()`` at the end of each update, where the objective takes its
+    own optimizer steps on ``policy.network``'s parameters and returns statistics to record.
+    Its ``state_dict`` goes into the trainer's checkpoints.
     """
 
 

@@ -58,8 +58,10 @@ def load_run_options(
     assert options is not None  # no problems means the first pass structured
 
     def evolve(settings: BehaviorSettings, at: YamlPath) -> BehaviorSettings:
-        hyperparameters, signals = resolved[at]
-        return attrs.evolve(settings, hyperparameters=hyperparameters, reward_signals=signals)
+        hyperparameters, signals, cloning = resolved[at]
+        return attrs.evolve(
+            settings, hyperparameters=hyperparameters, reward_signals=signals, behavioral_cloning=cloning
+        )
 
     behaviors = {name: evolve(b, ("behaviors", name)) for name, b in options.behaviors.items()}
     default = options.default_settings
@@ -76,7 +78,7 @@ def default_behavior_settings(plugins: Plugins | None = None) -> BehaviorSetting
     default reward signals structured by their plugins."""
     plugins = plugins if plugins is not None else get_plugins()
     report = _Report({}, set())
-    hyperparameters, signals = _plugin_settings({}, ("default_settings",), plugins, report)
+    hyperparameters, signals, _ = _plugin_settings({}, ("default_settings",), plugins, report)
     if report.texts():
         raise ConfigError("the default behavior settings", report.texts())
     return attrs.evolve(BehaviorSettings(), hyperparameters=hyperparameters, reward_signals=signals)
@@ -156,9 +158,10 @@ def _merge_into(
 
 def _plugin_settings(
     section: Mapping[str, Any], path: YamlPath, plugins: Plugins, report: _Report
-) -> tuple[Any, dict[str, Any]]:
-    """The trainer's hyperparameters object and each reward signal's settings object of one
-    behavior section (None / left out where a problem was reported)."""
+) -> tuple[Any, dict[str, Any], Any]:
+    """The trainer's hyperparameters object, each reward signal's settings object and the
+    ``behavioral_cloning`` objective's settings object of one behavior section (None / left
+    out where a problem was reported or the section is absent)."""
     hyperparameters = None
     trainer = section.get("trainer", _DEFAULT_TRAINER)
     if isinstance(trainer, str):  # otherwise the first pass reports the type
@@ -174,7 +177,13 @@ def _plugin_settings(
             signal_type = _lookup(plugins, "reward signal", name, where, report)
             if signal_type is not None:
                 signals[name] = report.structure(raw, signal_type.settings, where)
-    return hyperparameters, signals
+    cloning = None
+    if section.get("behavioral_cloning") is not None:
+        where = (*path, "behavioral_cloning")
+        objective_type = _lookup(plugins, "update objective", "behavioral_cloning", where, report)
+        if objective_type is not None:
+            cloning = report.structure(section["behavioral_cloning"], objective_type.settings, where)
+    return hyperparameters, signals, cloning
 
 
 def _lookup(plugins: Plugins, kind: str, name: Any, path: YamlPath, report: _Report) -> Any:

@@ -43,15 +43,17 @@ class NetworkSettings:
 class BehaviorSettings:
     """Everything about training one behavior (``behaviors.<Name>``).
 
-    After loading, ``hyperparameters`` holds the trainer plugin's settings object and
-    ``reward_signals`` maps each signal name to its plugin's settings object.
+    After loading, ``hyperparameters`` holds the trainer plugin's settings object,
+    ``reward_signals`` maps each signal name to its plugin's settings object and
+    ``behavioral_cloning`` (when written) is its update-objective plugin's settings object.
     """
 
     trainer: str = "ppo"
     hyperparameters: Any = attrs.field(factory=dict)
     network_settings: NetworkSettings = attrs.field(factory=NetworkSettings)
     reward_signals: dict[str, Any] = attrs.field(factory=lambda: {"extrinsic": {}}, validator=v.min_len(1))
-    behavioral_cloning: dict[str, Any] | None = None
+    # structured by the settings class of the plugin offering the update objective of this name
+    behavioral_cloning: Any = None
     max_steps: int = attrs.field(default=500_000, validator=_positive)
     time_horizon: int = attrs.field(default=64, validator=_positive)
     summary_freq: int = attrs.field(default=50_000, validator=_positive)

@@ -20,6 +20,9 @@ FIRST_PARTY = {
     ("trainer", "ppo"): "mlx-ppo",
     ("trainer", "sac"): "mlx-sac",
     ("trainer", "bc"): "mlx-bc",
+    ("trainer", "offline_bc"): "mlx-bc",
+    ("trainer", "online_bc"): "mlx-bc",
+    ("update objective", "behavioral_cloning"): "mlx-bc",
     ("trainer", "poca"): "mlx-poca",
     ("reward signal", "gail"): "mlx-gail",
     ("reward signal", "curiosity"): "mlx-curiosity",
@@ -31,6 +34,7 @@ FIRST_PARTY = {
 KINDS = {
     "trainer": "mlx_trainer_types",
     "reward signal": "mlx_reward_signal_types",
+    "update objective": "mlx_update_objective_types",
     "sampler": "mlx_sampler_types",
     "exporter": "mlx_exporter_types",
     "environment": "mlx_environment_types",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlx_core.rewards.base import RewardSignal
     from mlx_core.samplers import Sampler
     from mlx_core.stats.reporter import StatsWriter
+    from mlx_core.training.objectives import UpdateObjective
     from mlx_core.training.trainer import Trainer, TrainerContext
 
 
@@ -30,6 +31,23 @@ class TrainerType:
     name: str
     settings: type
     factory: Callable[[TrainerContext], Trainer]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class ObjectiveType:
+    """An extra objective that a behavior section adds to any trainer's updates, chosen by
+    writing that section (``name`` is the key of ``behaviors.<B>``, e.g. ``behavioral_cloning``).
+
+    ``settings`` structures the section; the factory is called with keywords,
+    ``factory(context=TrainerContext, policy=Policy, settings=<settings object>)``, once the
+    behavior's trainer exists, and returns an
+    :class:`~mlx_core.training.objectives.UpdateObjective` that trains ``policy``.
+    """
+
+    name: str
+    settings: type
+    factory: Callable[..., UpdateObjective]
     description: str = ""
 
 

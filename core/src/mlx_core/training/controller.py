@@ -111,7 +111,9 @@ def build_trainer(
     trainer = trainer_type.factory(context)
     for section, objective_type in objective_types.items():
         section_settings = getattr(settings, section)
-        trainer.objectives[section] = objective_type.factory(context=context, policy=trainer.policy, settings=section_settings)
+        trainer.objectives[section] = objective_type.factory(
+            context=context, policy=trainer.policy, settings=section_settings
+        )
     return trainer
 
 

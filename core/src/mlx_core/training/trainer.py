@@ -14,6 +14,7 @@ from mlx_core.config.settings import BehaviorSettings, RunOptions
 from mlx_core.env.base import BehaviorSpec
 from mlx_core.rewards.base import RewardSignal
 from mlx_core.stats.reporter import StatsReporter
+from mlx_core.training.objectives import UpdateObjective
 from mlx_core.training.policy import Policy
 from mlx_core.training.trajectory import Trajectory
 
@@ -57,6 +58,8 @@ class Trainer(abc.ABC):
         self.step = 0
         self.update_count = 0
         self.last_update_size = 0  # experiences used by the latest update (for --debug metrics)
+        # extra objectives of the behavior's sections (behavioral_cloning), set by the controller
+        self.objectives: dict[str, UpdateObjective] = {}
 
     @property
     @abc.abstractmethod
@@ -100,12 +103,20 @@ class Trainer(abc.ABC):
             for key, value in signal.update(batch).items():
                 self.context.record(f"{key}" if "/" in key else f"Losses/{name.capitalize()} {key}", value)
 
+    def update_objectives(self) -> None:
+        """Let every extra objective of the behavior (e.g. ``behavioral_cloning``) train the
+        policy and record its statistics (call at the end of :meth:`update`)."""
+        for objective in self.objectives.values():
+            for key, value in objective.update(self.step, self.settings.max_steps).items():
+                self.context.record(key, value)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint needs to resume this trainer (tensors and plain values only)."""
         return {
             "step": self.step,
             "update_count": self.update_count,
             "reward_signals": {name: s.state_dict() for name, s in self.context.reward_signals.items()},
+            "objectives": {name: o.state_dict() for name, o in self.objectives.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -115,6 +126,9 @@ class Trainer(abc.ABC):
         for name, signal_state in state.get("reward_signals", {}).items():
             if name in self.context.reward_signals:
                 self.context.reward_signals[name].load_state_dict(signal_state)
+        for name, objective_state in state.get("objectives", {}).items():
+            if name in self.objectives:
+                self.objectives[name].load_state_dict(objective_state)
 
     def load_weights(self, state: dict[str, Any]) -> None:
         """Take the learned weights of another run's :meth:`state_dict`, keeping step counters at 0

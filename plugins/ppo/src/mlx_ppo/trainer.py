@@ -82,6 +82,7 @@ class PPOTrainer(Trainer):
         self.update_count += 1
         for key, value in stats.items():
             self.context.record(key, value)
+        self.update_objectives()
 
     def state_dict(self) -> dict[str, Any]:
         """Step counters, network (with normalizer) and optimizer state."""

@@ -77,6 +77,7 @@ class SACTrainer(Trainer):
         self.last_update_size = intervals * self.updates_per_interval * hp.batch_size
         for key, value in stats.items():
             self.context.record(key, value)
+        self.update_objectives()
 
     def state_dict(self) -> dict[str, Any]:
         """Counters, networks, optimizers and, with ``save_replay_buffer``, the replay buffer."""

@@ -1,0 +1,1 @@
+"""Behavioral cloning for mlx: trainers ``bc``/``offline_bc`` and ``online_bc``, objective ``behavioral_cloning``."""
