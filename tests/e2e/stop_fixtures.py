@@ -3,10 +3,14 @@ and small configurations on the built-in Goal1DDiscrete task."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +115,73 @@ def run_onnx(path: Path) -> np.ndarray:
 def last_line(text: str) -> str:
     """The last non-empty line."""
     return [line for line in text.splitlines() if line.strip()][-1]
+
+# Goal1DDiscrete that, once it made ``stall_after`` steps, writes ``stalled`` and blocks in
+# step(): a simulator that stops answering. With ``start_seconds``, its constructor takes that
+# long (a simulator that is slow to start).
+STALLING_ENV = '''
+import time
+from pathlib import Path
+
+from mlx_core.env.builtin.goal import Goal1DDiscrete
+
+
+class StallingGoal(Goal1DDiscrete):
+    """Goal1DDiscrete that blocks in step() after ``stall_after`` steps."""
+
+    def __init__(self, stall_after: int = 100, start_seconds: float = 0.0, num_envs: int = 8) -> None:
+        Path("starting").write_text("")
+        time.sleep(start_seconds)
+        super().__init__(num_envs)
+        self.stall_after, self.steps = stall_after, 0
+
+    def step(self, actions):
+        self.steps += 1
+        if self.steps > self.stall_after:
+            Path("stalled").write_text("")
+            time.sleep(600)
+        return super().step(actions)
+'''
+
+
+def free_port() -> int:
+    """A port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``mlx <args>`` in the background; stdout and stderr in files of ``cwd`` (read them after)."""
+    name = args[0]
+    with (cwd / f"{name}.out").open("w") as out, (cwd / f"{name}.err").open("w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlx_core.cli", *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 120.0) -> None:
+    """Wait until ``path`` exists (failing early if ``proc`` ended)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, f"the process ended early with {proc.returncode}"
+        assert time.monotonic() < deadline, f"{path} did not appear in {seconds} s"
+        time.sleep(0.05)
+
+
+def stop_and_time(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, limit: float = 30.0) -> float:
+    """Send ``signum``; the seconds until the process exited (killed after ``limit``)."""
+    began = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout=limit)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return time.monotonic() - began

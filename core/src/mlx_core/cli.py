@@ -91,6 +91,12 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 @click.option("--lesson", type=click.IntRange(min=0), help="Curriculum lesson to start from (needs mlx-curriculum).")
 def run(config: Path | None, **flags: Any) -> None:
     """Train the behaviors of CONFIG; results go to results/<run-id>/."""
+    with stopping.handle_signals():  # from the start, a first SIGINT/SIGTERM stops the run cleanly
+        _run_command(config, flags)
+
+
+def _run_command(config: Path | None, flags: dict[str, Any]) -> None:
+    """``mlx run``: options, checks, then :func:`_run_controller`."""
     from mlx_core.config.loader import load_run_options
     from mlx_core.logs import configure_logging
     from mlx_core.plugins.manager import get_plugins
@@ -125,8 +131,7 @@ def run(config: Path | None, **flags: Any) -> None:
     if cp.force and cp.initialize_from == cp.run_id:
         raise MlxError(f"--force would delete run {cp.run_id} before --initialize-from reads it: choose a new --run-id.")
     run_dir = _check_run_dir(options)
-    with stopping.handle_signals():  # from here, a first SIGINT/SIGTERM stops the run cleanly
-        _run_controller(TrainerController(options, run_dir, plugins), run_dir)
+    _run_controller(TrainerController(options, run_dir, plugins), run_dir)
 
 
 def _run_controller(controller: TrainerController, run_dir: Path) -> None:
@@ -137,8 +142,9 @@ def _run_controller(controller: TrainerController, run_dir: Path) -> None:
     options = controller.options
     cp = options.checkpoint_settings
     try:
-        controller.prepare()
         stopping.raise_if_stopped()  # a stop during start-up writes nothing
+        controller.prepare()
+        stopping.raise_if_stopped()
         _create_run_dir(options, run_dir)
     except stopping.StopRequested as stop:
         if controller.env is not None:

@@ -80,7 +80,7 @@ def _on_signal(signum: int, _frame: Any) -> None:
     # the handler may interrupt a write to stderr or the log file: Python then refuses the
     # nested write (RuntimeError), which must not surface at an arbitrary point of the run
     with contextlib.suppress(Exception):
-        get_logger().warning("stop_requested", signal=name, action="saving progress; a second signal exits at once")
+        get_logger().warning("stop_requested", signal=name, action="stopping cleanly; a second signal exits at once")
 
 
 @contextlib.contextmanager
