@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.conftest import run_mlx
+
 HERE = Path(__file__).parent
 MLAGENTS_TEST_DEMO = Path(__file__).resolve().parents[4] / "shared" / "data" / "mlagents-demos" / "test.demo"
 
@@ -32,3 +34,14 @@ def mlagents_test_demo() -> Path:
     if not MLAGENTS_TEST_DEMO.is_file():
         pytest.skip(f"ML-Agents' test.demo is not at {MLAGENTS_TEST_DEMO} (the shared test data is absent)")
     return MLAGENTS_TEST_DEMO
+
+
+def record_demos(folder: Path, task: str, expert: str, episodes: int, seed: int = 1) -> Path:
+    """``mlx record`` the heuristic ``heuristics.py:<expert>`` on the built-in ``task``; the .demo path."""
+    output = folder / f"{task}-{expert}.demo"
+    proc = run_mlx(
+        "record", "--env", task, "--num-envs", "4", "--seed", str(seed), "--policy", f"{HERE / 'heuristics.py'}:{expert}",
+        "--episodes", str(episodes), "--output", str(output), cwd=folder,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return output
