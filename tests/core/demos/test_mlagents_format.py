@@ -140,3 +140,18 @@ def test_corrupt_mlagents_record_names_the_byte_offset(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(DemoError, match=rf"corrupt data at byte {record}\b"):
         read_info(path)
+
+
+def test_four_channels_in_two_pngs_with_a_channel_mapping(tmp_path: Path) -> None:
+    """ML-Agents packs channels three per PNG; the mapping says which decoded channel feeds which (-1: padding)."""
+    pixels = np.arange(3 * 4 * 6, dtype=np.uint8).reshape(3, 4, 6) * 3
+    step = pb.StepPair()
+    observation = step.agent_info.observations.add(shape=[3, 4, 4], compression_type=1)
+    observation.compressed_data = png_bytes(pixels[:, :, :3]) + png_bytes(pixels[:, :, 3:])
+    observation.compressed_channel_mapping.extend([0, 1, 2, 3, -1, -1])
+    step.action_info.continuous_actions.append(0.0)
+    brain = pb.Brain(brain_name="Eye")
+    brain.action_spec.num_continuous_actions = 1
+    path = write_mlagents_demo(tmp_path / "eye.demo", pb.DemoMetadata(api_version=1), brain, [step])
+    (steps,) = iter_steps(path)
+    assert np.allclose(steps.observations[0][0], pixels[:, :, :4] / 255.0)

@@ -42,8 +42,11 @@ def test_written_records_read_back_exactly(demo_file: tuple[Path, dict]) -> None
 
 
 def test_iter_steps_yields_chunks_of_the_requested_size(demo_file: tuple[Path, dict]) -> None:
-    path, _ = demo_file
+    path, records = demo_file
     assert [len(s) for s in iter_steps(path, chunk=300)] == [300, 300, 300, 100]
+    one_by_one = DemoSteps.concat(list(iter_steps(path, chunk=1)))  # the reader reuses its buffer: no aliasing
+    assert np.array_equal(one_by_one.observations[1], records["observations"][1])
+    assert np.array_equal(one_by_one.rewards, records["rewards"])
 
 
 def test_header_holds_the_totals_of_interleaved_agents(demo_file: tuple[Path, dict]) -> None:

@@ -43,6 +43,8 @@ def decode_varint(data: bytes | memoryview, pos: int) -> tuple[int, int] | None:
 
     Raises ValueError for a varint longer than 10 bytes (not a length prefix).
     """
+    if pos < len(data) and data[pos] < 0x80:  # one byte: most record lengths
+        return data[pos], pos + 1
     value = shift = 0
     for i in range(pos, min(len(data), pos + 10)):
         byte = data[i]

@@ -11,7 +11,7 @@ in separate continuous and discrete fields; both are read.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -130,17 +130,25 @@ def spec_of(brain: pb.Brain, first: pb.StepPair) -> BehaviorSpec:
     return BehaviorSpec(observation_specs=observations, action_spec=action_spec_of(brain))
 
 
-def _check_shapes(record: pb.StepPair, spec: BehaviorSpec, path: Path, offset: int) -> None:
-    shapes = [tuple(o.shape) for o in record.agent_info.observations]
-    expected = [o.shape for o in spec.observation_specs]
-    if shapes != expected:
-        raise corrupt(path, offset, f"a record has observation shapes {shapes} where the first record had {expected}")
-    actions = record.action_info
+def record_checker(spec: BehaviorSpec) -> Callable[[pb.StepPair, Path, int], None]:
+    """A check that a record's observation shapes, action sizes and mask length fit ``spec``."""
+    shapes = [list(o.shape) for o in spec.observation_specs]
     a = spec.action_spec
-    sizes = (len(actions.vector_actions), len(actions.continuous_actions), len(actions.discrete_actions))
     allowed = {(0, 0, 0), (a.continuous_size + a.discrete_size, 0, 0), (0, a.continuous_size, a.discrete_size)}
-    if sizes not in allowed:
-        raise corrupt(path, offset, f"a record's actions do not fit the brain's {a}")
+    mask_lengths = (0, sum(a.discrete_branches))
+
+    def check(record: pb.StepPair, path: Path, offset: int) -> None:
+        info = record.agent_info
+        observations = info.observations
+        if len(observations) != len(shapes) or any(o.shape != s for o, s in zip(observations, shapes)):
+            found = [list(o.shape) for o in observations]
+            raise corrupt(path, offset, f"a record has observation shapes {found} where the first record had {shapes}")
+        actions = record.action_info
+        sizes = (len(actions.vector_actions), len(actions.continuous_actions), len(actions.discrete_actions))
+        if sizes not in allowed or len(info.action_mask) not in mask_lengths:
+            raise corrupt(path, offset, f"a record's actions or action mask do not fit the brain's {a}")
+
+    return check
 
 
 def read_mlagents_info(path: Path) -> DemoInfo:
@@ -156,7 +164,8 @@ def read_mlagents_info(path: Path) -> DemoInfo:
     for meta, brain, offset, record in _walk(path):  # noqa: B007 (the last meta and brain are used below)
         if spec is None:
             spec = spec_of(brain, record)
-        _check_shapes(record, spec, path, offset)
+            check = record_checker(spec)
+        check(record, path, offset)
         batch.append(record)
         if len(batch) == 4096:
             tally.add(*_rewards_dones_ids(batch))
@@ -194,7 +203,8 @@ def iter_mlagents_steps(path: Path, chunk: int) -> Iterator[DemoSteps]:
     for _, brain, offset, record in _walk(path):
         if spec is None:
             spec = spec_of(brain, record)
-        _check_shapes(record, spec, path, offset)
+            check = record_checker(spec)
+        check(record, path, offset)
         batch.append(record)
         if len(batch) == chunk:
             yield _to_steps(batch, spec, path)
@@ -219,23 +229,26 @@ def _to_steps(batch: list[pb.StepPair], spec: BehaviorSpec, path: Path) -> DemoS
             observations.append(np.stack([_observation(p, o.shape, path) for p in protos]))
     rewards, dones, ids = _rewards_dones_ids(batch)
     a = spec.action_spec
-    continuous = np.zeros((n, a.continuous_size), np.float32)
-    discrete = np.zeros((n, a.discrete_size), np.int64)
-    for row, record in enumerate(batch):
+    width, n_choices = a.continuous_size + a.discrete_size, sum(a.discrete_branches)
+    no_action, nothing_masked = [0.0] * width, [False] * n_choices
+    # one flat list per batch, one numpy conversion (record_checker made every row this wide)
+    values: list[float] = []
+    masked: list[bool] = []
+    for record, info in zip(batch, infos):
         actions = record.action_info
-        if actions.continuous_actions or actions.discrete_actions:
-            continuous[row] = actions.continuous_actions
-            discrete[row] = actions.discrete_actions
-        elif actions.vector_actions:  # older files: one float field, continuous values first
-            values = np.asarray(actions.vector_actions, np.float32)
-            continuous[row] = values[: a.continuous_size]
-            discrete[row] = np.rint(values[a.continuous_size :])
-    masks = None
-    if a.discrete_branches:
-        masks = np.ones((n, sum(a.discrete_branches)), bool)
-        for row, info in enumerate(infos):
-            if info.action_mask:
-                masks[row] = np.logical_not(info.action_mask)  # ML-Agents: True = masked out
+        if actions.vector_actions:  # older files: one float field (discrete choices as floats)
+            values.extend(actions.vector_actions)
+        elif actions.continuous_actions or actions.discrete_actions:
+            values.extend(actions.continuous_actions)
+            values.extend(actions.discrete_actions)
+        else:
+            values.extend(no_action)
+        if n_choices:
+            masked.extend(info.action_mask or nothing_masked)
+    table = np.array(values, np.float64).reshape(n, width)
+    continuous = table[:, : a.continuous_size].astype(np.float32)
+    discrete = np.rint(table[:, a.continuous_size :]).astype(np.int64)
+    masks = ~np.array(masked, bool).reshape(n, n_choices) if n_choices else None  # ML-Agents: True = masked out
     return DemoSteps(
         observations=observations,
         continuous_actions=continuous,

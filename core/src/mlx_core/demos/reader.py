@@ -15,7 +15,7 @@ from mlx_core.demos.records import DemoInfo, DemoSteps, EpisodeTally
 from mlx_core.errors import DemoError
 
 # Upper bound of the bytes read at once: memory stays flat whatever the file's size.
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20
 
 
 def truncated(path: Path, offset: int, detail: str) -> DemoError:
@@ -66,12 +66,15 @@ def read_header(f: BinaryIO, path: Path, size: int) -> tuple[pb.DemoHeader, int]
 
 
 def decode_rows(rows: np.ndarray, layout: RecordLayout, observations: bool = True) -> DemoSteps:
-    """Records laid out as ``layout`` says, (k, size) uint8, as arrays (observations empty unless asked)."""
+    """Records laid out as ``layout`` says, (k, size) uint8, as new arrays (observations empty unless asked).
+
+    Every array returned is a copy, never a view of ``rows`` (whose buffer the reader reuses).
+    """
     k = len(rows)
     spec, fields = layout.spec, layout.fields
 
     def values(name: str, dtype: str) -> np.ndarray:
-        return np.ascontiguousarray(rows[:, fields[name]]).view(dtype)
+        return rows[:, fields[name]].copy().view(dtype)  # a copy even where the slice is contiguous (one row)
 
     actions = spec.action_spec
     obs = []
@@ -139,11 +142,13 @@ def iter_mlx_steps(path: Path, chunk: int, observations: bool = True) -> Iterato
         header, offset = read_header(f, path, size)
         layout = RecordLayout.of(spec_of(header))
         per_block = max(1, min(chunk, BLOCK_BYTES // layout.size))
+        # One buffer for every block, so that memory does not churn: decode_rows copies what it returns.
+        block = np.empty(per_block * layout.size, np.uint8)
         while offset < size:
             f.seek(offset)
-            data = f.read(per_block * layout.size)
-            m = len(data) // layout.size
-            rows = np.frombuffer(data, np.uint8, count=m * layout.size).reshape(m, layout.size)
+            got = f.readinto(block.data)
+            m = got // layout.size
+            rows = block[: m * layout.size].reshape(m, layout.size)
             good = layout.matching_rows(rows)
             k = m if good.all() else int(np.argmin(good))
             if k:

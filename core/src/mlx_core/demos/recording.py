@@ -9,18 +9,17 @@ The file holds whole episodes only, exactly the first N to finish: each agent's 
 kept in memory until its episode ends and are then written together (decision records, then
 the episode's ``done`` record with zero actions), so episodes still running when the N-th
 ends are left out. A stop (Ctrl-C, SIGTERM) closes the file with the episodes finished so
-far; if none finished, no file is left behind.
+far; if none finished, no file is left behind. A second signal exits at once (the records
+so far stay in ``<output>.partial``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 
 import attrs
 import numpy as np
@@ -71,26 +70,41 @@ def record(
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    env = make_environment(options, plugins, seed)
-    try:
-        recorded = _choose_behavior(env.specs, behavior)
-        sources = _sources(env.specs, recorded, policies, seed)
+    with stopping.handle_signals():  # a first SIGINT/SIGTERM ends the recording after the current step
         try:
-            with _stop_on_signals(), DemoWriter(output, recorded, env.specs[recorded]) as writer:
-                stopped_by = _run(
-                    env, recorded, sources, EpisodeWriter(writer, env.specs[recorded], episodes), progress
-                )
-                info = writer.close()
-        except BaseException:
-            # a failing policy or a second Ctrl-C: no half-written file stays behind
-            output.with_name(output.name + ".partial").unlink(missing_ok=True)
-            raise
-    finally:
-        env.close()
+            env = make_environment(options, plugins, seed)
+        except stopping.StopRequested as stop:
+            return Recording(None, episodes, seed, stop.reason)
+        try:
+            info, stopped_by = _record_into(output, env, behavior, policies, episodes, seed, progress)
+        finally:
+            env.close()
     if info.episodes == 0:
         output.unlink()
         return Recording(None, episodes, seed, stopped_by)
     return Recording(info, episodes, seed, stopped_by)
+
+
+def _record_into(
+    output: Path,
+    env: Environment,
+    behavior: str | None,
+    policies: list[str],
+    episodes: int,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[DemoInfo, str | None]:
+    """Write the file; a failing policy leaves no half-written file behind."""
+    recorded = _choose_behavior(env.specs, behavior)
+    sources = _sources(env.specs, recorded, policies, seed)
+    spec = env.specs[recorded]
+    try:
+        with DemoWriter(output, recorded, spec) as writer:
+            stopped_by = _run(env, recorded, sources, EpisodeWriter(writer, spec, episodes), progress)
+            return writer.close(), stopped_by
+    except BaseException:
+        output.with_name(output.name + ".partial").unlink(missing_ok=True)
+        raise
 
 
 def _run(
@@ -297,23 +311,3 @@ def record_progress(episodes: int) -> Iterator[Callable[[int], None]]:
             print(f"Recorded {done}/{episodes} episodes", flush=True)
 
     yield plain
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGINT/SIGTERM ask the recording to stop after the current step (a second one stops at once)."""
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if stopping.stop_reason() is not None:
-            raise KeyboardInterrupt(name)
-        stopping.request_stop(name)
-
-    stopping.clear()
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        stopping.clear()
