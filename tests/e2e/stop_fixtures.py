@@ -26,7 +26,7 @@ FAULTY_CONFIG = """
 behaviors:
   Goal1DDiscrete:
     trainer: faulty
-    hyperparameters: {{batch_size: 64, buffer_size: 256, num_epoch: 2, fail_on_update: {fail_on_update}, update_seconds: {update_seconds}}}
+    hyperparameters: {{batch_size: 64, buffer_size: 256, num_epoch: 2{faults}}}
     network_settings: {{hidden_units: 16, num_layers: 1}}
     max_steps: {max_steps}
     summary_freq: 400
@@ -35,6 +35,13 @@ behaviors:
 env_settings: {{env: Goal1DDiscrete, num_envs: 8, seed: 1}}
 torch_settings: {{device: cpu}}
 """
+
+
+
+def faulty_config(max_steps: int, **faults: float) -> str:
+    """:data:`FAULTY_CONFIG` with the ``faulty`` trainer's settings (``fail_on_update=3``, ...)."""
+    return FAULTY_CONFIG.format(max_steps=max_steps, faults="".join(f", {k}: {v}" for k, v in faults.items()))
+
 
 # A Goal1DDiscrete whose step() raises after ``fail_after`` calls (an environment's own bug).
 BROKEN_ENV = '''

@@ -15,9 +15,9 @@ from tests.e2e.stop_fixtures import (
     BEHAVIOR,
     BROKEN_ENV,
     DISTRIBUTION,
-    FAULTY_CONFIG,
     PPO_CONFIG,
     checkpoint_steps,
+    faulty_config,
     install_faulty_plugin,
     last_line,
     run_onnx,
@@ -36,21 +36,22 @@ def saved_line(run: str, steps: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def failed_run(tmp_path_factory: pytest.TempPathFactory):
+def faulty_installed(tmp_path_factory: pytest.TempPathFactory):
+    """The ``faulty`` trainer plugin installed for this module's tests."""
+    yield from install_faulty_plugin(tmp_path_factory.mktemp("plugin"))
+
+
+@pytest.fixture(scope="module")
+def failed_run(faulty_installed, tmp_path_factory: pytest.TempPathFactory):
     """The ``faulty`` trainer raising halfway through its 3rd update, then ``--resume`` without the fault."""
     cwd = tmp_path_factory.mktemp("faulty")
-    installer = install_faulty_plugin(cwd)
-    next(installer)
-    try:
-        write(cwd, "fails.yaml", FAULTY_CONFIG.format(fail_on_update=3, update_seconds=0, max_steps=2000))
-        write(cwd, "heals.yaml", FAULTY_CONFIG.format(fail_on_update=0, update_seconds=0, max_steps=2000))
-        failed = run_mlx("run", "fails.yaml", "--run-id", "faulty", cwd=cwd)
-        folder = cwd / "results/faulty" / BEHAVIOR
-        after_failure = {p.name: p.read_bytes() for p in folder.glob("checkpoint-*.pt")}
-        resumed = run_mlx("run", "heals.yaml", "--run-id", "faulty", "--resume", cwd=cwd)
-        yield cwd, failed, after_failure, resumed
-    finally:
-        next(installer, None)
+    write(cwd, "fails.yaml", faulty_config(2000, fail_on_update=3))
+    write(cwd, "heals.yaml", faulty_config(2000))
+    failed = run_mlx("run", "fails.yaml", "--run-id", "faulty", cwd=cwd)
+    folder = cwd / "results/faulty" / BEHAVIOR
+    after_failure = {p.name: p.read_bytes() for p in folder.glob("checkpoint-*.pt")}
+    resumed = run_mlx("run", "heals.yaml", "--run-id", "faulty", "--resume", cwd=cwd)
+    yield cwd, failed, after_failure, resumed
 
 
 def test_trainer_exception_exits_1_naming_the_plugin_in_one_line(failed_run) -> None:
@@ -142,3 +143,25 @@ def test_worker_past_its_restart_limit_saves(tmp_path: Path) -> None:
     folder = tmp_path / "results/workers" / BEHAVIOR
     assert checkpoint_steps(folder) == [step]
     assert run_onnx(folder / f"{BEHAVIOR}.onnx").shape == (3, 1)
+
+
+def test_a_failing_save_leaves_the_earlier_checkpoints_loadable(faulty_installed, tmp_path: Path) -> None:
+    write(tmp_path, "c.yaml", faulty_config(5000, unsaveable_from_update=2))
+    proc = run_mlx("run", "c.yaml", "--run-id", "unsaveable", "--save-freq", "200", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: Saving behavior {BEHAVIOR}'s checkpoint at step "), errors
+    assert last_line(proc.stderr).startswith(f"{BEHAVIOR} could not be saved (")
+    assert last_line(proc.stderr).endswith("its earlier checkpoints are untouched; checkpoints and models are in "
+                                           "results/unsaveable. Continue with --resume.")  # fmt: skip
+    folder = tmp_path / "results/unsaveable" / BEHAVIOR
+    steps = checkpoint_steps(folder)
+    assert steps and steps[-1] < 800  # written before update 2, none after
+    for step in steps:
+        assert load(folder / f"checkpoint-{step}.pt")["step"] == step
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    status = json.loads((tmp_path / "results/unsaveable/run_logs/training_status.json").read_text())
+    assert [c["step"] for c in status[BEHAVIOR]["checkpoints"]] == steps
+    resumed = run_mlx("run", "c.yaml", "--run-id", "unsaveable", "--resume", "--save-freq", "200", cwd=tmp_path)
+    assert "checkpoint_loaded" in resumed.stderr and f"step={steps[-1]}" in resumed.stderr

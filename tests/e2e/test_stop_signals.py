@@ -14,9 +14,9 @@ import torch
 
 from tests.e2e.stop_fixtures import (
     BEHAVIOR,
-    FAULTY_CONFIG,
     PPO_CONFIG,
     STALLING_ENV,
+    faulty_config,
     free_port,
     install_faulty_plugin,
     run_onnx,
@@ -47,7 +47,7 @@ def stopped_step(cwd: Path, run: str) -> int:
 
 
 def test_sigterm_during_an_update_saves_that_update_within_10_s(faulty, tmp_path: Path) -> None:
-    write(tmp_path, "slow.yaml", FAULTY_CONFIG.format(fail_on_update=0, update_seconds=3, max_steps=10**7))
+    write(tmp_path, "slow.yaml", faulty_config(10**7, update_seconds=3))
     proc = start("run", "slow.yaml", "--run-id", "update", cwd=tmp_path)
     folder = tmp_path / "results/update" / BEHAVIOR
     wait_for(folder / "in-update", proc)
@@ -62,7 +62,7 @@ def test_sigterm_during_an_update_saves_that_update_within_10_s(faulty, tmp_path
 
 
 def test_second_signal_exits_at_once(faulty, tmp_path: Path) -> None:
-    write(tmp_path, "slow.yaml", FAULTY_CONFIG.format(fail_on_update=0, update_seconds=60, max_steps=10**7))
+    write(tmp_path, "slow.yaml", faulty_config(10**7, update_seconds=60))
     proc = start("run", "slow.yaml", "--run-id", "twice", cwd=tmp_path)
     wait_for(tmp_path / "results/twice" / BEHAVIOR / "in-update", proc)
     proc.send_signal(signal.SIGTERM)

@@ -318,12 +318,12 @@ class TrainerController:
             self.stopped_by = stop.reason
         except BaseException as error:  # noqa: BLE001 - saved for, then raised below
             failure = error
-        saved = ""
+        saved, all_saved = "", True
         try:
             if env is not None:
                 env.close()
             if started and not self.inference:
-                saved = self._save_on_exit(failure)
+                saved, all_saved = self._save_on_exit(failure)
         finally:
             self.stats.close()
             if self.update_csv is not None:
@@ -335,6 +335,8 @@ class TrainerController:
             if ending is failure:
                 raise failure
             raise ending from failure
+        if not all_saved:  # a finished or stopped run whose final save failed is a failure
+            raise MlxError(saved)
         steps = {name: t.step for name, t in self.trainers.items()}
         self.plugins.hook.mlx_run_finished(options=self.options, run_dir=self.run_dir, steps=steps)
         return steps
@@ -432,7 +434,13 @@ class TrainerController:
             self._last_reward[name] = None if reward is None else reward.mean
             self._next_summary[name] = _next_multiple(trainer.step, settings.summary_freq)
         if trainer.step >= self._next_checkpoint[name] and not trainer.finished and not self.inference:
-            self._save(name, trainer)
+            try:
+                self._save(name, trainer)
+            except Exception as error:  # a full disk, or a state that cannot be written
+                file_only("save_failed_traceback", behavior=name, traceback=traceback_text(error))
+                raise MlxError(
+                    f"Saving behavior {name}'s checkpoint at step {trainer.step} failed ({first_line(error)})."
+                ) from error
             self._snapshot(name, trainer)  # a later failure saves no older state than this checkpoint
             self._next_checkpoint[name] = _next_multiple(trainer.step, settings.checkpoint_interval)
 
@@ -461,8 +469,9 @@ class TrainerController:
         self._snapshots[name] = detached_copy(trainer.state_dict())
         self._snapshot_cost.setdefault(name, [0.0, 0.0])
 
-    def _save_on_exit(self, failure: BaseException | None) -> str:
-        """Checkpoint and models of every behavior; the sentence that says what was saved.
+    def _save_on_exit(self, failure: BaseException | None) -> tuple[str, bool]:
+        """Checkpoint and models of every behavior; the sentence that says what was saved, and
+        whether every behavior was.
 
         A behavior whose trainer code raised goes back to its snapshot first. A behavior whose
         save fails keeps its earlier files (written under temporary names) and the others are
@@ -485,8 +494,9 @@ class TrainerController:
             saved.append(f"{name} {trainer.step}{note}")
         where = f"checkpoints and models are in {self.run_dir}. Continue with --resume."
         if not problems:
-            return f"Saved at step {', '.join(saved)}; {where}"
-        return "; ".join(problems) + (f". Saved at step {', '.join(saved)}" if saved else "") + f"; {where}"
+            return f"Saved at step {', '.join(saved)}; {where}", True
+        done = f". Saved at step {', '.join(saved)}" if saved else ""
+        return "; ".join(problems) + done + f"; {where}", False
 
     def _failure_error(self, failure: BaseException, saved: str) -> BaseException:
         """The exception the run ends with: one line on what failed, then ``saved`` (if any)."""

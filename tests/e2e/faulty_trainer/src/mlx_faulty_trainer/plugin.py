@@ -18,10 +18,13 @@ class FaultySettings(PPOSettings):
     ``fail_on_update``: the update (counted over the whole run, resumes included) that moves
     every weight and then raises; 0 never fails. ``update_seconds``: time each update takes
     on top of PPO's work, after writing ``in-update`` in the behavior's folder.
+    ``unsaveable_from_update``: from that update on, the state holds a value that
+    ``torch.save`` cannot write (every save fails); 0 never.
     """
 
     fail_on_update: int = 0
     update_seconds: float = 0.0
+    unsaveable_from_update: int = 0
 
 
 def _make_trainer(context: Any) -> Any:

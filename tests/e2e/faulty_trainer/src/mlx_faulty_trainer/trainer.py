@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
@@ -27,3 +28,11 @@ class FaultyTrainer(PPOTrainer):
             raise RuntimeError(f"faulty trainer failed on purpose in update {self.update_count}")
         time.sleep(settings.update_seconds)
         torch.save({"step": self.step, "network": self.network.state_dict()}, folder / f"after-update-{self.update_count}.pt")
+
+    def state_dict(self) -> dict[str, Any]:
+        """PPO's state, plus a value no checkpoint can hold once ``unsaveable_from_update`` is reached."""
+        state = super().state_dict()
+        limit = self.hyperparameters.unsaveable_from_update
+        if limit and self.update_count >= limit:
+            state["unsaveable"] = lambda: None  # torch.save cannot pickle a lambda
+        return state
