@@ -3,6 +3,8 @@
 ``crash_at`` / ``hang_at`` make the copy exit abruptly / stop answering at that step, but only
 in the one copy that creates ``marker`` first: the restarted copy, and the others, go on.
 ``raise_at`` raises an exception instead (every time, so restart limits can be tested).
+``slow_start`` makes a copy created after ``marker`` exists (a restarted one) take that many
+seconds to start.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from mlx_core.env.builtin.goal import Goal1DDiscrete
 class FlakyGoal(Environment):
     """Goal1DDiscrete (one copy) that crashes, hangs or raises at a chosen step."""
 
-    def __init__(self, crash_at: int = 0, hang_at: int = 0, raise_at: int = 0, marker: str = "", pid_file: str = "") -> None:
+    def __init__(
+        self,
+        crash_at: int = 0,
+        hang_at: int = 0,
+        raise_at: int = 0,
+        marker: str = "",
+        pid_file: str = "",
+        slow_start: float = 0.0,
+    ) -> None:
+        if slow_start and marker and Path(marker).exists():
+            time.sleep(slow_start)
         self.task = Goal1DDiscrete(1, -1, {})
         self.crash_at, self.hang_at, self.raise_at = crash_at, hang_at, raise_at
         self.marker = Path(marker) if marker else None

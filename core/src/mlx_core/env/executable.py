@@ -11,6 +11,12 @@ each over gRPC. Each process runs in its own session, so Ctrl-C in the terminal 
 simulators in order; on Linux each also dies with the trainer, even when the trainer is
 killed. ``env: grpc://host:port[,host:port...]`` connects to simulators already running,
 one worker per address.
+
+A launched simulator that fails is launched again, within the restart limits. A simulator
+mlx did not launch cannot be restarted from here: when it stops answering, mlx reconnects
+to the same address with back-off for at most ``env_settings.timeout_wait`` seconds in all.
+If it comes back, the session starts again with Initialize and Reset (the episodes that
+were in flight end as interrupted); if not, the run stops with an :class:`EnvError`.
 """
 
 from __future__ import annotations
@@ -23,19 +29,24 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlx_core import stopping
 from mlx_core.env.base import BehaviorSpec, Environment, StepResult
 from mlx_core.env.remote.client import RemoteEnvironment, engine_message
 from mlx_core.env.remote.security import TOKEN_VARIABLE, resolve_token
 from mlx_core.env.workers import Worker, WorkerPool, copy_seeds, restart_limits
 from mlx_core.errors import EnvError, WorkerFailure
 from mlx_core.grpc_defaults import user_environ
+from mlx_core.logs import get_logger
 
 if TYPE_CHECKING:
     from mlx_core.config.settings import RunOptions
+
+log = get_logger()
 
 STDERR_LINES = 15
 """How many of a failed simulator's last stderr lines an error message quotes."""
@@ -78,7 +89,10 @@ def make_grpc(target: str, options: RunOptions, num_envs: int, seed: int, **_: A
 
 
 class RemoteWorker(Worker):
-    """A simulator at a gRPC address; a restart connects to it again."""
+    """A simulator at a gRPC address that mlx did not launch; a restart reconnects to it."""
+
+    # the longest pause between two reconnect attempts
+    MAX_BACKOFF_S = 1.0
 
     def __init__(self, address: str, index: int, options: RunOptions, seed: int) -> None:
         self.address, self.options, self.seed = address, options, seed
@@ -86,8 +100,14 @@ class RemoteWorker(Worker):
         self.label = f"simulator {index} at {address}"
         self.env: RemoteEnvironment | None = None
         self._pending: Callable[[], StepResult | None] = lambda: None
+        self._connected_once = False
 
-    def _connect(self, parameters: Mapping[str, float], alive: Callable[[], str | None] | None = None) -> None:
+    def _connect(
+        self,
+        parameters: Mapping[str, float],
+        alive: Callable[[], str | None] | None = None,
+        within: float | None = None,
+    ) -> None:
         settings = self.options.env_settings
         self.env = RemoteEnvironment(
             self.address,
@@ -99,13 +119,42 @@ class RemoteWorker(Worker):
             engine=engine_message(self.options.engine_settings),
             parameters=parameters,
             alive=alive,
+            connect_within=within,
         )
 
     def start(self, parameters: Mapping[str, float]) -> dict[str, BehaviorSpec]:
-        """Connect and initialize."""
-        self._connect(parameters)
+        """Connect and initialize; after a failure, reconnect within ``timeout_wait`` (see the module docstring)."""
+        if self._connected_once:
+            self._reconnect(parameters)
+        else:
+            self._connect(parameters)
+            self._connected_once = True
         assert self.env is not None
         return self.env.specs
+
+    def _reconnect(self, parameters: Mapping[str, float]) -> None:
+        """Try the address again and again, with back-off, for ``timeout_wait`` seconds in all;
+        an :class:`EnvError` (not a restartable failure) when the simulator does not come back."""
+        window = self.options.env_settings.timeout_wait
+        began = time.monotonic()
+        deadline, pause = began + window, 0.1
+        while True:
+            try:
+                self._connect(parameters, within=max(0.1, deadline - time.monotonic()))
+            except WorkerFailure as failure:
+                if time.monotonic() + pause >= deadline:
+                    # "nothing answered" is what the sentence says already; anything else is worth quoting
+                    why = "" if str(failure).startswith("no environment server answered") else f" (last: {failure})"
+                    raise EnvError(
+                        f"The {self.label} stopped answering and did not come back within env_settings.timeout_wait="
+                        f"{window:g} s{why}. Start it again at {self.address} and continue with --resume, or raise "
+                        "timeout_wait to wait longer for it."
+                    ) from None
+                stopping.sleep(pause)
+                pause = min(pause * 2, self.MAX_BACKOFF_S)
+                continue
+            log.info("simulator_reconnected", worker=self.label, after_s=round(time.monotonic() - began, 2))
+            return
 
     def submit(self, kind: str, payload: Any = None) -> None:
         """Steps go out at once, so that every simulator works at the same time; everything

@@ -15,7 +15,14 @@ its agents' episodes end as interrupted at their last observation, so their traj
 bootstrap like any cut episode. Each restart is logged (``worker_restarted``). More than
 ``restarts_rate_limit_n`` restarts within ``restarts_rate_limit_period_s`` seconds, or more
 than ``max_lifetime_restarts`` in the run, stops the run with an :class:`EnvError`
-(-1 turns a limit off).
+(-1 turns a limit off). Every attempt counts, failed or not; a failed attempt is followed
+by a short pause that grows with each failure in a row, and no wait inside an attempt
+exceeds ``timeout_wait``. A simulator mlx did not launch is reconnected to rather than
+restarted (``executable.RemoteWorker``).
+
+Every wait here (an answer, a worker starting, the pause between attempts) looks at
+:mod:`mlx_core.stopping` at least every :data:`~mlx_core.stopping.POLL_S` seconds and raises
+:class:`~mlx_core.stopping.StopRequested` once a stop was requested.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlx_core import stopping
 from mlx_core.env.base import (
     ActionTuple,
     BehaviorSpec,
@@ -190,6 +198,7 @@ class ProcessWorker(Worker):
         self.label = f"worker process {index}"
         self.process: Any = None
         self.conn: Connection | None = None
+        self.ready = False  # the copy in the process exists and answers requests
 
     def start(self, parameters: Mapping[str, float]) -> dict[str, BehaviorSpec]:
         """Start the process and wait for the copy's specs."""
@@ -207,9 +216,11 @@ class ProcessWorker(Worker):
             child_end.close()  # so that a dead child shows as EOF here
         self.process = process
         self.conn = parent_end
+        self.ready = False
         kind, payload = self._receive()
         if kind != "ready":
             raise WorkerFailure(f"{self.label} could not create its environment: {_last_line(payload)}")
+        self.ready = True
         return payload  # type: ignore[no-any-return]
 
     def submit(self, kind: str, payload: Any = None) -> None:
@@ -227,9 +238,13 @@ class ProcessWorker(Worker):
 
     def _receive(self) -> tuple[str, Any]:
         assert self.conn is not None
+        deadline = time.monotonic() + self.timeout
         try:
-            if not self.conn.poll(self.timeout):
-                raise WorkerFailure(f"{self.label} did not answer within timeout_wait={self.timeout:g} s")
+            # short polls (an answer returns at once), so that a stop request is seen while waiting
+            while not self.conn.poll(min(stopping.POLL_S, max(0.0, deadline - time.monotonic()))):
+                stopping.raise_if_stopped()
+                if time.monotonic() >= deadline:
+                    raise WorkerFailure(f"{self.label} did not answer within timeout_wait={self.timeout:g} s")
             return self.conn.recv()  # type: ignore[no-any-return]
         except (EOFError, OSError):
             self.process.join(timeout=1.0)
@@ -242,8 +257,9 @@ class ProcessWorker(Worker):
         self._reap()
 
     def close(self) -> None:
-        """Ask the process to stop, then make sure it did."""
-        if self.conn is not None and self.process is not None and self.process.is_alive():
+        """Ask the process to stop, then make sure it did (one still starting is killed: it
+        would read the request only once its environment exists)."""
+        if self.ready and self.conn is not None and self.process is not None and self.process.is_alive():
             try:
                 self.conn.send(("close", None))
                 self.process.join(timeout=5.0)
@@ -293,6 +309,10 @@ class RestartLimits:
 
 class WorkerPool(Environment):
     """Several environment copies (:class:`Worker`) as one environment; see the module docstring."""
+
+    # the pause after a failed restart attempt, doubled for each further failure in a row, up to the maximum
+    RESTART_PAUSE_S = 0.25
+    MAX_RESTART_PAUSE_S = 4.0
 
     def __init__(self, workers: list[Worker], limits: RestartLimits) -> None:
         self.workers = workers
@@ -425,7 +445,9 @@ class WorkerPool(Environment):
                     )
         for key in [key for key in self._tables if key[0] == index]:
             del self._tables[key]
+        failures = 0
         while True:
+            stopping.raise_if_stopped()
             stop = self.limits.record()
             log.warning("worker_restarted", worker=worker.label, reason=reason, restarts=self.limits.total)
             worker.kill()
@@ -437,11 +459,19 @@ class WorkerPool(Environment):
                 )
             self._generation[index] += 1
             try:
-                worker.start(self._parameters)
+                specs = worker.start(self._parameters)
+                if specs != self._specs:
+                    worker.kill()
+                    raise EnvError(
+                        f"{worker.label} came back with other behaviors ({specs}) than it had ({self._specs}); "
+                        "restart the run for the changed environment."
+                    )
                 worker.submit("reset")
                 fresh, stats = worker.collect()
             except WorkerFailure as failure:
                 reason = f"restarting failed: {failure}"
+                failures += 1
+                stopping.sleep(min(self.RESTART_PAUSE_S * 2 ** (failures - 1), self.MAX_RESTART_PAUSE_S))
                 continue
             absorbed = self._absorb(index, fresh, stats)
             assert absorbed is not None

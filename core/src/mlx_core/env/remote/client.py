@@ -60,7 +60,7 @@ STREAM, UNARY = "StepStream", "Step"
 class RemoteEnvironment(Environment):
     """A simulator at ``address`` (``host:port``) that speaks the mlx protocol.
 
-    Connects within ``timeout`` seconds (``alive``, when given, is polled meanwhile and
+    Connects within ``connect_within`` seconds (default: ``timeout``; ``alive``, when given, is polled meanwhile and
     returns a reason to give up early, e.g. a launched process that exited), sends
     Initialize with the seed, engine settings and parameters, and keeps the specs it
     answers with. Every later answer must come within ``timeout`` seconds too.
@@ -79,6 +79,7 @@ class RemoteEnvironment(Environment):
         engine: pb.EngineSettings | None = None,
         parameters: Mapping[str, float] | None = None,
         alive: Callable[[], str | None] | None = None,
+        connect_within: float | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
@@ -93,7 +94,7 @@ class RemoteEnvironment(Environment):
         self._stats: dict[str, list[float]] = {}
         self._channel: grpc.Channel | None = None
         try:
-            self._open(alive)
+            self._open(alive, self.timeout if connect_within is None else connect_within)
             response = self._unary(
                 "Initialize",
                 pb.InitializeRequest(
@@ -170,14 +171,14 @@ class RemoteEnvironment(Environment):
             channel.close()
 
     # -- calls -----------------------------------------------------------------------------
-    def _open(self, alive: Callable[[], str | None] | None) -> None:
+    def _open(self, alive: Callable[[], str | None] | None, within: float) -> None:
         if self._credentials is not None:
             self._channel = grpc.secure_channel(self.address, self._credentials, self._options)
         else:
             self._channel = grpc.insecure_channel(self.address, self._options)
         self._stub = pb_grpc.EnvironmentStub(self._channel)
         ready = grpc.channel_ready_future(self._channel)
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + within
         while True:
             try:
                 ready.result(timeout=0.2)
@@ -192,7 +193,7 @@ class RemoteEnvironment(Environment):
                 ready.cancel()
                 raise WorkerFailure(
                     reason
-                    or f"no environment server answered at {self.address} within {self.timeout:g} s (is it running, "
+                    or f"no environment server answered at {self.address} within {within:g} s (is it running, "
                     "and do both sides agree on TLS: env_settings.tls_ca here, --tls-cert there?)"
                 ) from None
 
