@@ -192,3 +192,27 @@ def stop_and_time(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, lim
             proc.kill()
             proc.wait()
     return time.monotonic() - began
+
+# Goal1DDiscrete whose observations grow a third value after ``break_after`` steps: served over
+# gRPC, its answers no longer match the shapes it announced (a malformed message).
+MALFORMED_ENV = '''
+import numpy as np
+
+from mlx_core.env.builtin.goal import Goal1DDiscrete
+
+
+class ShapeShifter(Goal1DDiscrete):
+    """Goal1DDiscrete that sends 3 observation values per agent after ``break_after`` steps."""
+
+    def __init__(self, break_after: int = 100, num_envs: int = 8) -> None:
+        super().__init__(num_envs)
+        self.break_after, self.steps = break_after, 0
+
+    def step(self, actions):
+        self.steps += 1
+        return super().step(actions)
+
+    def _observe(self):
+        (obs,) = super()._observe()
+        return [np.concatenate([obs, obs[:, :1]], axis=1)] if self.steps > self.break_after else [obs]
+'''

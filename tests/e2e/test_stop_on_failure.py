@@ -1,5 +1,5 @@
 """Every failure after training started saves first: a trainer plugin that raises mid-update,
-an environment that raises, a worker past its restart limits. Real ``mlx run`` processes and a
+an environment that raises, a worker past its restart limits, a gRPC simulator's malformed answer, a save that fails. Real ``mlx run`` processes and a
 really pip-installed plugin (``tests/e2e/faulty_trainer``)."""
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from tests.e2e.stop_fixtures import (
     BEHAVIOR,
     BROKEN_ENV,
     DISTRIBUTION,
+    MALFORMED_ENV,
     PPO_CONFIG,
     checkpoint_steps,
     faulty_config,
+    free_port,
     install_faulty_plugin,
     last_line,
     run_onnx,
+    start,
     write,
 )
 
@@ -165,3 +168,26 @@ def test_a_failing_save_leaves_the_earlier_checkpoints_loadable(faulty_installed
     assert [c["step"] for c in status[BEHAVIOR]["checkpoints"]] == steps
     resumed = run_mlx("run", "c.yaml", "--run-id", "unsaveable", "--resume", "--save-freq", "200", cwd=tmp_path)
     assert "checkpoint_loaded" in resumed.stderr and f"step={steps[-1]}" in resumed.stderr
+
+
+def test_malformed_message_from_a_grpc_simulator_saves(tmp_path: Path) -> None:
+    write(tmp_path, "shifter.py", MALFORMED_ENV)
+    port = free_port()
+    server = start("env", "serve", "shifter.py:ShapeShifter", "--port", str(port), "--env-args", "break_after=120",
+                   cwd=tmp_path)  # fmt: skip
+    try:
+        write(tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=10**7, env=f"grpc://127.0.0.1:{port}", num_envs=1,
+                                                    extra_env=", timeout_wait: 30"))  # fmt: skip
+        proc = run_mlx("run", "c.yaml", "--run-id", "malformed", cwd=tmp_path, timeout=120)
+    finally:
+        server.kill()
+        server.wait()
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    step = 121 * 8  # the reset and the 120 well-formed steps
+    assert last_line(proc.stderr) == saved_line("malformed", f"{BEHAVIOR} {step}"), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "shape" in errors[0], errors
+    folder = tmp_path / "results/malformed" / BEHAVIOR
+    assert checkpoint_steps(folder) == [step]
+    assert run_onnx(folder / f"{BEHAVIOR}.onnx").shape == (3, 1)
