@@ -9,7 +9,8 @@ its metadata (restated for the new count) and brain records. For each format and
 ``read_info`` (validate: walk every record) and ``iter_steps`` (decode every record into
 arrays), and measures the peak memory of ``read_info`` twice: Python's allocations
 (tracemalloc, which numpy reports to) in this process, and how far a fresh process's peak
-resident set rises above its resident size after imports (protobuf's C allocations included).
+resident set (Linux's VmHWM, reset before reading) rises above its resident size (protobuf's C
+allocations included).
 Memory that stays flat from the small file to the large one is the point.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -111,14 +112,17 @@ def rss_growth(path: Path) -> float:
     return float(json.loads(out.stdout)["growth_mib"])
 
 
-def child(path: Path) -> None:
-    import mlx_core.demos.mlagents  # noqa: F401 (both readers imported before the baseline)
-    import mlx_core.demos.reader  # noqa: F401
+def _status_kib(field: str) -> int:
+    """A field of /proc/self/status (VmRSS: resident now, VmHWM: its peak), in KiB."""
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))  # type: ignore[union-attr]
 
-    before = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()  # resident now
+
+def child(path: Path) -> None:
+    next(iter(iter_steps(path, chunk=64)))  # warm up: the readers' code and numpy's paths, loaded once
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from the resident size now
+    before = _status_kib("VmRSS")
     read_info(path)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the peak, KiB on Linux
-    print(json.dumps({"growth_mib": (after - before) / 2**20}))
+    print(json.dumps({"growth_mib": (_status_kib("VmHWM") - before) / 1024}))
 
 
 def main() -> None:

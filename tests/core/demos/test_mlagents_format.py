@@ -155,3 +155,25 @@ def test_four_channels_in_two_pngs_with_a_channel_mapping(tmp_path: Path) -> Non
     path = write_mlagents_demo(tmp_path / "eye.demo", pb.DemoMetadata(api_version=1), brain, [step])
     (steps,) = iter_steps(path)
     assert np.allclose(steps.observations[0][0], pixels[:, :, :4] / 255.0)
+
+
+def test_broken_png_and_short_floats_name_the_record_offset(tmp_path: Path) -> None:
+    brain = pb.Brain(brain_name="Eye", vector_action_size=[2], vector_action_space_type=0)
+    good, broken, short = pb.StepPair(), pb.StepPair(), pb.StepPair()
+    for step in (good, broken):
+        step.agent_info.observations.add(shape=[3, 4, 1], compression_type=1)
+    good.agent_info.observations[0].compressed_data = png_bytes(np.zeros((3, 4), np.uint8))
+    broken.agent_info.observations[0].compressed_data = png_bytes(np.zeros((3, 4), np.uint8))[:30]
+    path = write_mlagents_demo(tmp_path / "eye.demo", pb.DemoMetadata(api_version=1), brain, [good, broken])
+    second = 33 + 1 + brain.ByteSize() + 1 + good.ByteSize()
+    with pytest.raises(DemoError, match=rf"corrupt data at byte {second}: a PNG observation does not decode"):
+        list(iter_steps(path))
+    good.agent_info.observations.pop()
+    good.agent_info.observations.add(shape=[3]).float_data.data.extend([1, 2, 3])
+    short.agent_info.observations.add(shape=[3]).float_data.data.extend([1, 2])
+    path = write_mlagents_demo(tmp_path / "short.demo", pb.DemoMetadata(api_version=1), brain, [good, short])
+    second = 33 + 1 + brain.ByteSize() + 1 + good.ByteSize()
+    with pytest.raises(
+        DemoError, match=rf"corrupt data at byte {second}: an observation of shape \[3\] holds 2 values"
+    ):
+        read_info(path)

@@ -11,6 +11,7 @@ in separate continuous and discrete fields; both are read.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +24,6 @@ from mlx_core.demos.format import decode_varint
 from mlx_core.demos.reader import BLOCK_BYTES, corrupt, read_length_prefix, truncated
 from mlx_core.demos.records import DemoInfo, DemoSteps, EpisodeTally
 from mlx_core.env.base import ActionSpec, BehaviorSpec, ObservationSpec
-from mlx_core.errors import DemoError
 
 BRAIN_OFFSET = 33  # ML-Agents pads its metadata so the brain message starts here
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -133,6 +133,7 @@ def spec_of(brain: pb.Brain, first: pb.StepPair) -> BehaviorSpec:
 def record_checker(spec: BehaviorSpec) -> Callable[[pb.StepPair, Path, int], None]:
     """A check that a record's observation shapes, action sizes and mask length fit ``spec``."""
     shapes = [list(o.shape) for o in spec.observation_specs]
+    counts = [math.prod(o.shape) for o in spec.observation_specs]
     a = spec.action_spec
     allowed = {(0, 0, 0), (a.continuous_size + a.discrete_size, 0, 0), (0, a.continuous_size, a.discrete_size)}
     mask_lengths = (0, sum(a.discrete_branches))
@@ -143,6 +144,11 @@ def record_checker(spec: BehaviorSpec) -> Callable[[pb.StepPair, Path, int], Non
         if len(observations) != len(shapes) or any(o.shape != s for o, s in zip(observations, shapes)):
             found = [list(o.shape) for o in observations]
             raise corrupt(path, offset, f"a record has observation shapes {found} where the first record had {shapes}")
+        for o, count in zip(observations, counts):
+            if o.compression_type != _PNG and len(o.float_data.data) != count:
+                raise corrupt(
+                    path, offset, f"an observation of shape {list(o.shape)} holds {len(o.float_data.data)} values"
+                )
         actions = record.action_info
         sizes = (len(actions.vector_actions), len(actions.continuous_actions), len(actions.discrete_actions))
         if sizes not in allowed or len(info.action_mask) not in mask_lengths:
@@ -200,21 +206,23 @@ def iter_mlagents_steps(path: Path, chunk: int) -> Iterator[DemoSteps]:
     """The records of an ML-Agents file in batches of up to ``chunk``; PNG images decoded to floats in [0, 1]."""
     spec: BehaviorSpec | None = None
     batch: list[pb.StepPair] = []
+    offsets: list[int] = []
     for _, brain, offset, record in _walk(path):
         if spec is None:
             spec = spec_of(brain, record)
             check = record_checker(spec)
         check(record, path, offset)
         batch.append(record)
+        offsets.append(offset)
         if len(batch) == chunk:
-            yield _to_steps(batch, spec, path)
-            batch = []
+            yield _to_steps(batch, offsets, spec, path)
+            batch, offsets = [], []
     if batch:
         assert spec is not None
-        yield _to_steps(batch, spec, path)
+        yield _to_steps(batch, offsets, spec, path)
 
 
-def _to_steps(batch: list[pb.StepPair], spec: BehaviorSpec, path: Path) -> DemoSteps:
+def _to_steps(batch: list[pb.StepPair], offsets: list[int], spec: BehaviorSpec, path: Path) -> DemoSteps:
     n = len(batch)
     infos = [r.agent_info for r in batch]
     observations = []
@@ -226,7 +234,7 @@ def _to_steps(batch: list[pb.StepPair], spec: BehaviorSpec, path: Path) -> DemoS
                 flat.extend(p.float_data.data)
             observations.append(np.array(flat, np.float32).reshape(n, *o.shape))
         else:
-            observations.append(np.stack([_observation(p, o.shape, path) for p in protos]))
+            observations.append(np.stack([_observation(p, o.shape, path, at) for p, at in zip(protos, offsets)]))
     rewards, dones, ids = _rewards_dones_ids(batch)
     a = spec.action_spec
     width, n_choices = a.continuous_size + a.discrete_size, sum(a.discrete_branches)
@@ -261,7 +269,7 @@ def _to_steps(batch: list[pb.StepPair], spec: BehaviorSpec, path: Path) -> DemoS
     )
 
 
-def _observation(proto: pb.Observation, shape: tuple[int, ...], path: Path) -> np.ndarray:
+def _observation(proto: pb.Observation, shape: tuple[int, ...], path: Path, offset: int) -> np.ndarray:
     """One observation as float32 of ``shape``: raw floats, or PNG images decoded to [0, 1].
 
     ML-Agents packs more than 3 channels as several PNGs one after another, and may map the
@@ -273,12 +281,15 @@ def _observation(proto: pb.Observation, shape: tuple[int, ...], path: Path) -> n
     from PIL import Image
 
     channels = []
-    for part in proto.compressed_data.split(PNG_SIGNATURE)[1:]:
-        with Image.open(io.BytesIO(PNG_SIGNATURE + part)) as image:
-            pixels = np.asarray(image, np.float32) / 255.0
-        channels.append(pixels[:, :, None] if pixels.ndim == 2 else pixels)
-    if not channels:
-        raise DemoError(f"{path}: a PNG observation holds no PNG image; the file is damaged.")
+    try:
+        for part in proto.compressed_data.split(PNG_SIGNATURE)[1:]:
+            with Image.open(io.BytesIO(PNG_SIGNATURE + part)) as image:
+                pixels = np.asarray(image, np.float32) / 255.0
+            channels.append(pixels[:, :, None] if pixels.ndim == 2 else pixels)
+    except OSError as exc:  # Pillow's UnidentifiedImageError and broken-data errors
+        raise corrupt(path, offset, f"a PNG observation does not decode ({exc})") from None
+    if not channels or channels[0].shape[:2] != shape[:2]:
+        raise corrupt(path, offset, f"a PNG observation is not an image of shape {list(shape)}")
     decoded = np.concatenate(channels, axis=2)
     mapping = list(proto.compressed_channel_mapping)
     if mapping and len(mapping) == decoded.shape[2]:
