@@ -87,6 +87,8 @@ def test_heuristic_on_a_builtin_task_records_the_requested_whole_episodes(
     assert "Wrote demos/goal.demo: behavior Goal1DDiscrete, 7 episodes, 42 steps, mean return 0.960, seed 5." in stdout
     assert "Recorded 7/7 episodes" in stdout  # not a terminal: plain progress lines
     assert_whole_episodes(tmp_path / "demos" / "goal.demo")
+    shown = mlx("demo", "info", "demos/goal.demo").stdout
+    assert "episodes:     7" in shown and "steps:        42" in shown, shown
     _, steps = load_demos(tmp_path / "demos" / "goal.demo")
     moves = ~steps.dones
     np.testing.assert_array_equal(steps.discrete_actions[moves, 0], np.where(steps.observations[0][moves, 1] > 0, 2, 0))
@@ -188,3 +190,49 @@ def test_a_model_for_another_environment_is_refused_before_recording(
         "the model expects observations (4,)" in proc.stderr
         and "behavior Goal1DDiscrete has observations (2,)" in proc.stderr
     )
+
+
+TWO_BEHAVIORS = """
+from mlx_core.env.base import Environment
+from mlx_core.env.builtin import Goal1DContinuous, Goal1DDiscrete
+
+
+class TwoGoals(Environment):
+    \"\"\"Two behaviors side by side: Walker (discrete goal task) and Runner (continuous goal task).\"\"\"
+
+    def __init__(self):
+        self.walker, self.runner = Goal1DDiscrete(num_envs=2), Goal1DContinuous(num_envs=1)
+
+    @property
+    def specs(self):
+        return {"Walker": self.walker.spec, "Runner": self.runner.spec}
+
+    def seed(self, seed):
+        self.walker.seed(seed)
+        self.runner.seed(seed + 1)
+
+    def reset(self):
+        return {"Walker": self.walker.reset()["Goal1DDiscrete"], "Runner": self.runner.reset()["Goal1DContinuous"]}
+
+    def step(self, actions):
+        walker = self.walker.step({"Goal1DDiscrete": actions["Walker"]})["Goal1DDiscrete"]
+        runner = self.runner.step({"Goal1DContinuous": actions["Runner"]})["Goal1DContinuous"]
+        return {"Walker": walker, "Runner": runner}
+"""
+
+
+def test_several_behaviors_need_behavior_and_a_policy_each(tmp_path: Path, mlx) -> None:
+    (tmp_path / "two_goals.py").write_text(TWO_BEHAVIORS)
+    common = ("--env", "two_goals.py:TwoGoals", "--episodes", "3", "--output", "runner.demo")
+    runner_policy = ("--policy", f"{HEURISTICS}:goal1d_continuous")
+
+    missing_behavior = mlx("record", *common, *runner_policy)
+    assert missing_behavior.returncode == 1 and "--behavior" in missing_behavior.stderr
+    assert "Walker, Runner" in missing_behavior.stderr
+    missing_policy = mlx("record", *common, *runner_policy, "--behavior", "Runner")
+    assert missing_policy.returncode == 1 and "No policy acts for behavior(s) Walker" in missing_policy.stderr
+
+    record(mlx, *common, *runner_policy, "--behavior", "Runner", "--policy", f"Walker={HEURISTICS}:goal1d_discrete")
+    info = read_info(tmp_path / "runner.demo")
+    assert (info.behavior_name, info.spec.action_spec.continuous_size, info.episodes) == ("Runner", 1, 3)
+    assert info.mean_return == pytest.approx(0.96, abs=1e-5)  # the heuristic walks straight to the goal
