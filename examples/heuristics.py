@@ -34,3 +34,13 @@ def cartpole(observations: list[np.ndarray], spec: BehaviorSpec) -> np.ndarray:
     small cart terms keep the cart from drifting off the track over 500 steps."""
     x, x_dot, angle, angle_dot = observations[0].T
     return (angle + 0.5 * angle_dot + 0.01 * x + 0.1 * x_dot > 0).astype(np.int64)
+
+
+def masked_grid(observations: list[np.ndarray], spec: BehaviorSpec) -> np.ndarray:
+    """MaskedGrid: walk to the goal, across first, then up or down (observation [agent x, agent y,
+    goal x, goal y]; 0 up, 1 down, 2 right, 3 left). Moves toward the goal never leave the grid,
+    so the mask never forbids them."""
+    ax, ay, gx, gy = observations[0].T
+    across = np.where(gx > ax, 2, 3)
+    vertical = np.where(gy > ay, 0, 1)
+    return np.where(np.isclose(ax, gx), vertical, across)

@@ -236,3 +236,27 @@ def test_several_behaviors_need_behavior_and_a_policy_each(tmp_path: Path, mlx) 
     info = read_info(tmp_path / "runner.demo")
     assert (info.behavior_name, info.spec.action_spec.continuous_size, info.episodes) == ("Runner", 1, 3)
     assert info.mean_return == pytest.approx(0.96, abs=1e-5)  # the heuristic walks straight to the goal
+
+
+def test_the_environment_action_masks_are_recorded(tmp_path: Path, mlx) -> None:
+    record(
+        mlx,
+        "--env",
+        "MaskedGrid",
+        "--num-envs",
+        "4",
+        "--policy",
+        f"{HEURISTICS}:masked_grid",
+        "--episodes",
+        "30",
+        "--output",
+        "grid.demo",
+    )
+
+    info, steps = load_demos(tmp_path / "grid.demo")
+    assert info[0].episodes == 30 and info[0].mean_return > 0.9  # the expert never takes a masked move
+    moves = ~steps.dones
+    x, y = steps.observations[0][moves, 0], steps.observations[0][moves, 1]
+    allowed = steps.action_masks[moves]  # (records, 4): up, down, right, left
+    np.testing.assert_array_equal(allowed, np.stack([y < 1, y > 0, x < 1, x > 0], axis=1))
+    assert not allowed.all()  # agents did stand at an edge
