@@ -1,7 +1,10 @@
 """Environment stepping speed: in-process, in 1/2/4 worker processes, and over gRPC on loopback;
-and the gRPC transport's cost per step for a 64-agent batch of 8-float observations.
+and the gRPC transport's cost per step for a 64-agent batch of 8-float observations, on each
+transport (grpcio's Cython layer, the default; grpcio's public API, the fallback), measured
+in the same run.
 
-    python benchmarks/env_workers.py [--seconds 5] [--work-us 0 1000] [--out benchmarks/results/env_workers.md]
+    python benchmarks/env_workers.py [--seconds 5] [--work-us 0 1000] [--transports private public]
+        [--out benchmarks/results/env_workers.md]
 
 Every configuration is built through mlx's own environment factory (the code ``mlx run``
 uses) and stepped with fixed actions, so the numbers are the environment path alone, without
@@ -28,6 +31,7 @@ from mlx_core.env.base import Environment
 from mlx_core.env.factory import environment_for
 from mlx_core.plugins.manager import get_plugins
 
+TRANSPORT_VARIABLE = "MLX_GRPC_TRANSPORT"
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / "bench_envs.py"
 
@@ -106,8 +110,10 @@ def speed_table(work_us: int, seconds: float) -> list[tuple[str, int, float]]:
     return rows
 
 
-def transport_cost(trials: int, steps: int) -> tuple[float, float, list[float]]:
-    """(in-process ms per step, gRPC ms per step, per-trial gRPC costs) for the 64x8 probe."""
+def transport_cost(trials: int, steps: int, transport: str = "private") -> tuple[float, float, list[float]]:
+    """(in-process ms per step, gRPC ms per step, per-trial gRPC costs) for the 64x8 probe, with
+    both sides on ``transport`` (``$MLX_GRPC_TRANSPORT``)."""
+    os.environ[TRANSPORT_VARIABLE] = transport  # read by the client below and the server's process
     target = f"{ENVS}:Probe"
     local = build(target)
     server = Server(target)
@@ -124,6 +130,7 @@ def transport_cost(trials: int, steps: int) -> tuple[float, float, list[float]]:
         remote.close()
         server.stop()
         local.close()
+        del os.environ[TRANSPORT_VARIABLE]
 
 
 AIO_ECHO = """
@@ -292,6 +299,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per configuration")
     parser.add_argument("--work-us", type=int, nargs="+", default=[0, 1000], help="simulator CPU work per step")
     parser.add_argument("--trials", type=int, default=5, help="transport-cost trials")
+    parser.add_argument(
+        "--transports", nargs="+", choices=["private", "public"], default=["private", "public"],
+        help="transports whose cost per step is measured (private: grpcio's Cython layer; public: its public API)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "results" / "env_workers.md")
     args = parser.parse_args()
 
@@ -308,20 +319,24 @@ def main() -> None:
             "",
         ]
         print("\n".join(lines[-len(rows) - 4 :]), flush=True)
-    local_ms, remote_ms, costs = transport_cost(args.trials, 2000)
-    median = statistics.median(costs)
+    costs_by_transport = {t: transport_cost(args.trials, 2000, t) for t in args.transports}
     # a 64x8 step result is about 3 KB
     echoes = {
         "mlx's completion-queue calls (`calls.py`), no codec or environment": calls_echo_ms(3000, args.trials, 2000),
         "grpc.aio (public API, grpc's default settings, no mlx code)": grpc_echo_ms(3000, args.trials, 2000),
         "a plain TCP socket (no gRPC)": tcp_echo_ms(3000, args.trials, 2000),
     }
+    names = {"private": "grpcio's Cython layer (default)", "public": "grpcio's public API (fallback)"}
+    lines += ["gRPC transport cost, 64 agents x 8-float observations, 2 continuous actions each:", ""]
+    for transport, (local_ms, remote_ms, costs) in costs_by_transport.items():
+        median = statistics.median(costs)
+        lines += [
+            f"- {names[transport]}: in-process step {local_ms:.3f} ms; over gRPC on loopback {remote_ms:.3f} ms; "
+            f"cost per step (median of {args.trials} trials of 2,000 steps) {median:.3f} ms "
+            f"(trials: {', '.join(f'{c:.3f}' for c in costs)})"
+            + (f"; target <= 0.5 ms: {'met' if median <= 0.5 else 'NOT met'}" if transport == "private" else ""),
+        ]
     lines += [
-        "gRPC transport cost, 64 agents x 8-float observations, 2 continuous actions each:",
-        "",
-        f"- in-process step: {local_ms:.3f} ms; over gRPC on loopback: {remote_ms:.3f} ms",
-        f"- cost per step (median of {args.trials} trials of 2,000 steps): {median:.3f} ms "
-        f"(trials: {', '.join(f'{c:.3f}' for c in costs)}); target <= 0.5 ms: {'met' if median <= 0.5 else 'NOT met'}",
         "- for scale, an echo of 3 KB on one open stream between two processes, through:",
         *[
             f"  - {what}: {statistics.median(echo):.3f} ms (trials: {', '.join(f'{e:.3f}' for e in echo)})"
@@ -329,7 +344,7 @@ def main() -> None:
         ],
         "",
     ]
-    print("\n".join(lines[-9:]))
+    print("\n".join(lines[-(6 + len(costs_by_transport)) :]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")

@@ -274,3 +274,15 @@ def test_a_stream_the_watchdog_cancelled_as_its_answer_arrived_is_replaced(servi
     assert len(remote.step(first_moves(result))["MaskedGrid"][0]) == 2  # on a new stream
     assert remote._stream is not stream and stream.outstanding == 0
     remote.close()
+
+
+def test_the_transport_variable_chooses_the_server_and_the_stream(serving: Serving, grpc_transport: str) -> None:  # noqa: F811
+    from mlx_core.env.remote.public_calls import PublicCallServer, PublicStepStream
+
+    server = serving()
+    remote = RemoteEnvironment(f"127.0.0.1:{server.port}", timeout=5.0)
+    remote.step(first_moves(remote.reset()))
+    public = grpc_transport == "public"
+    assert isinstance(server.server, PublicCallServer) == public
+    assert isinstance(remote._stream, PublicStepStream) == public
+    remote.close()
