@@ -10,6 +10,7 @@ demonstrated steps). ``max_steps`` therefore sets both how long it acts and how 
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -43,9 +44,9 @@ class CloningTrainer(Trainer):
         if self.network.encoder.normalizer is not None and len(obs[0]):
             self.network.encoder.update_normalizer(obs)
 
+    @abc.abstractmethod
     def training_data(self) -> DemoBatch | None:
         """The demonstrated steps to learn from now (None: nothing yet)."""
-        raise NotImplementedError
 
     def process_trajectories(self, trajectories: list[Trajectory]) -> None:
         """Only the observation normalizer learns from the student's own steps."""
