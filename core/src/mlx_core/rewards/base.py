@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -29,6 +29,10 @@ class RewardSignal(abc.ABC):
     head and sum the signals' advantages. The signal's :meth:`state_dict` goes into checkpoints.
     """
 
+    #: the signal's word in TensorBoard tags (``Policy/<label> Reward``, ``Losses/<label> ...``);
+    #: None: its ``reward_signals`` key capitalised (``extrinsic`` -> ``Extrinsic``)
+    label: ClassVar[str | None] = None
+
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self.gamma: float = settings.gamma
@@ -48,6 +52,12 @@ class RewardSignal(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
+
+
+def signal_label(name: str, signal: RewardSignal) -> str:
+    """The word naming the signal ``name`` in TensorBoard tags: its class's ``label`` (an
+    acronym such as ``RND`` keeps its capitals), else the key capitalised."""
+    return signal.label or name.capitalize()
 
 
 def trajectory_batch(traj: Trajectory) -> dict[str, Any]:

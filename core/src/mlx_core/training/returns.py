@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from mlx_core.rewards.base import RewardSignal
+from mlx_core.rewards.base import RewardSignal, signal_label
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: float, lambd: float) -> np.ndarray:
@@ -50,6 +49,7 @@ def signal_advantages(
         adv = gae(rewards, column, 0.0 if next_values is None else float(next_values[h]), signal.gamma, lambd)
         advantages += adv
         returns[:, h] = adv + column
-        record(f"Policy/{name.capitalize()} Reward", float(rewards.sum()))
-        record(f"Policy/{name.capitalize()} Value Estimate", float(column.mean()))
+        label = signal_label(name, signal)
+        record(f"Policy/{label} Reward", float(rewards.sum()))
+        record(f"Policy/{label} Value Estimate", float(column.mean()))
     return advantages, returns

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlx_core.env.base import Environment
 from mlx_core.env.builtin.goal import Goal1DContinuous, Goal1DDiscrete
 from mlx_core.env.builtin.masked import MaskedGrid
+from mlx_core.env.builtin.sparse import SparseCorridor
 from mlx_core.errors import EnvError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ BUILTIN_ENVS: dict[str, Callable[[int, int, dict[str, float]], Environment]] = {
     "Goal1DDiscrete": Goal1DDiscrete,
     "Goal1DContinuous": Goal1DContinuous,
     "MaskedGrid": MaskedGrid,
+    "SparseCorridor": SparseCorridor,
 }
 
 
@@ -81,6 +83,7 @@ __all__ = [
     "Goal1DContinuous",
     "Goal1DDiscrete",
     "MaskedGrid",
+    "SparseCorridor",
     "accepts",
     "make_builtin",
 ]

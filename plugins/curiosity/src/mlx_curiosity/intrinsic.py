@@ -1,0 +1,64 @@
+"""What the two signals share: their optimizer, minibatch order and checkpointed state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlx_core.env.base import BehaviorSpec
+from mlx_core.rewards.base import RewardSignal
+from mlx_curiosity.settings import CuriositySettings
+
+MINIBATCH_SIZE = 64  # steps per gradient step; one pass over the experience of each update
+
+
+class IntrinsicSignal(RewardSignal):
+    """A reward signal with networks of its own, trained by Adam on the experience of every
+    trainer update; subclasses build ``networks`` and call :meth:`setup` at the end of
+    ``__init__``. Minibatches are drawn from a generator of the signal's own, seeded from torch's
+    (seeded by the run), so a run is reproducible and a resumed run continues the same order."""
+
+    networks: nn.ModuleDict
+
+    def __init__(self, spec: BehaviorSpec, settings: CuriositySettings, device: torch.device | None) -> None:
+        super().__init__(settings)
+        self.spec = spec
+        self.device = device or torch.device("cpu")
+
+    def setup(self) -> None:
+        """Move the networks to the device and create the optimizer and the generator."""
+        self.networks.to(self.device)
+        trainable = [p for p in self.networks.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.learning_rate)
+        self.generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
+
+    def tensors(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
+        """Observation arrays as float32 tensors on the signal's device."""
+        return [torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in arrays]
+
+    def minibatches(self, n: int) -> list[torch.Tensor]:
+        """A shuffled split of ``range(n)`` into index tensors of at most ``MINIBATCH_SIZE``."""
+        return list(torch.randperm(n, generator=self.generator).to(self.device).split(MINIBATCH_SIZE))
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One Adam step on ``loss``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks (with their normalisers), optimizer and minibatch generator."""
+        return {
+            "networks": self.networks.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.networks.load_state_dict(state["networks"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
