@@ -37,7 +37,6 @@ torch_settings: {{device: cpu}}
 """
 
 
-
 def faulty_config(max_steps: int, **faults: float) -> str:
     """:data:`FAULTY_CONFIG` with the ``faulty`` trainer's settings (``fail_on_update=3``, ...)."""
     return FAULTY_CONFIG.format(max_steps=max_steps, faults="".join(f", {k}: {v}" for k, v in faults.items()))
@@ -123,6 +122,7 @@ def last_line(text: str) -> str:
     """The last non-empty line."""
     return [line for line in text.splitlines() if line.strip()][-1]
 
+
 # Goal1DDiscrete that, once it made ``stall_after`` steps, writes ``stalled`` and blocks in
 # step(): a simulator that stops answering. With ``start_seconds``, its constructor takes that
 # long (a simulator that is slow to start).
@@ -192,6 +192,7 @@ def stop_and_time(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, lim
             proc.kill()
             proc.wait()
     return time.monotonic() - began
+
 
 # Goal1DDiscrete whose observations grow a third value after ``break_after`` steps: served over
 # gRPC, its answers no longer match the shapes it announced (a malformed message).

@@ -1,5 +1,6 @@
 """Every failure after training started saves first: a trainer plugin that raises mid-update,
-an environment that raises, a worker past its restart limits, a gRPC simulator's malformed answer, a save that fails. Real ``mlx run`` processes and a
+an environment that raises, a worker past its restart limits, a gRPC simulator's malformed
+answer; a save that fails keeps the earlier checkpoints. Real ``mlx run`` processes and a
 really pip-installed plugin (``tests/e2e/faulty_trainer``)."""
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ def test_environment_exception_saves_and_says_how_to_resume(tmp_path: Path) -> N
 def test_worker_past_its_restart_limit_saves(tmp_path: Path) -> None:
     write(tmp_path, "broken.py", BROKEN_ENV)
     extra = ", env_args: [fail_after=100], executor: subprocess, max_lifetime_restarts: 1"
-    write(tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=5000, env="broken.py:BrokenGoal", num_envs=1, extra_env=extra))
+    write(
+        tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=5000, env="broken.py:BrokenGoal", num_envs=1, extra_env=extra)
+    )
     proc = run_mlx("run", "c.yaml", "--run-id", "workers", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -28,7 +28,9 @@ from tests.e2e.stop_fixtures import (
 
 pytestmark = pytest.mark.slow
 
-STOPPED = re.compile(rf"^Stopped by SIGTERM at step {BEHAVIOR} (\d+); checkpoints and models are in results/(\S+)\. Continue with --resume\.$")
+STOPPED = re.compile(
+    rf"^Stopped by SIGTERM at step {BEHAVIOR} (\d+); checkpoints and models are in results/(\S+)\. Continue with --resume\.$"
+)
 STARTUP_STOP = "Stopped by SIGTERM during start-up, before training began; nothing was written."
 
 
@@ -79,7 +81,11 @@ def test_sigterm_while_the_simulator_does_not_answer(tmp_path: Path) -> None:
                    cwd=tmp_path)  # fmt: skip
     try:
         extra = ", timeout_wait: 120"
-        write(tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=10**7, env=f"grpc://127.0.0.1:{port}", num_envs=1, extra_env=extra))
+        write(
+            tmp_path,
+            "c.yaml",
+            PPO_CONFIG.format(max_steps=10**7, env=f"grpc://127.0.0.1:{port}", num_envs=1, extra_env=extra),
+        )
         proc = start("run", "c.yaml", "--run-id", "remote", cwd=tmp_path)
         wait_for(tmp_path / "stalled", proc)
         time.sleep(1.0)  # well inside the wait for the step's answer
@@ -98,7 +104,11 @@ def test_sigterm_while_the_simulator_does_not_answer(tmp_path: Path) -> None:
 
 def test_sigterm_while_connecting_to_a_simulator_writes_nothing(tmp_path: Path) -> None:
     extra = ", timeout_wait: 120"
-    write(tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=10**7, env=f"grpc://127.0.0.1:{free_port()}", num_envs=1, extra_env=extra))
+    write(
+        tmp_path,
+        "c.yaml",
+        PPO_CONFIG.format(max_steps=10**7, env=f"grpc://127.0.0.1:{free_port()}", num_envs=1, extra_env=extra),
+    )
     proc = start("run", "c.yaml", "--run-id", "connecting", cwd=tmp_path)
     time.sleep(4.0)  # mlx is still trying to reach a simulator that is not there
     assert proc.poll() is None, (tmp_path / "run.err").read_text()
@@ -112,7 +122,11 @@ def test_sigterm_while_connecting_to_a_simulator_writes_nothing(tmp_path: Path) 
 def test_sigterm_while_a_worker_process_starts_writes_nothing(tmp_path: Path) -> None:
     write(tmp_path, "stalling.py", STALLING_ENV)
     extra = ", env_args: [start_seconds=600], executor: subprocess, timeout_wait: 120"
-    write(tmp_path, "c.yaml", PPO_CONFIG.format(max_steps=10**7, env="stalling.py:StallingGoal", num_envs=1, extra_env=extra))
+    write(
+        tmp_path,
+        "c.yaml",
+        PPO_CONFIG.format(max_steps=10**7, env="stalling.py:StallingGoal", num_envs=1, extra_env=extra),
+    )
     proc = start("run", "c.yaml", "--run-id", "starting", cwd=tmp_path)
     wait_for(tmp_path / "starting", proc)
     seconds = stop_and_time(proc)

@@ -65,9 +65,7 @@ def culprit(error: BaseException, candidates: list[Provided]) -> Provided | None
     mlx-core's own types (extrinsic reward, ...) are never blamed for a frame: core's helpers
     run inside every plugin's calls.
     """
-    by_package = {
-        _package(p.plugin.module.__name__): p for p in candidates if p.plugin.distribution != "mlx-core"
-    }
+    by_package = {_package(p.plugin.module.__name__): p for p in candidates if p.plugin.distribution != "mlx-core"}
     for package in _frame_packages(error.__traceback__):
         if package in by_package:
             return by_package[package]

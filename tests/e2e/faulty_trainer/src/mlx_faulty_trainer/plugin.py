@@ -36,4 +36,6 @@ def _make_trainer(context: Any) -> Any:
 @hookimpl
 def mlx_trainer_types() -> list[TrainerType]:
     """Offer the ``faulty`` trainer."""
-    return [TrainerType(name="faulty", settings=FaultySettings, factory=_make_trainer, description="PPO for failure tests")]
+    return [
+        TrainerType(name="faulty", settings=FaultySettings, factory=_make_trainer, description="PPO for failure tests")
+    ]

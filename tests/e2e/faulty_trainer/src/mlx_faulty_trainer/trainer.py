@@ -27,7 +27,9 @@ class FaultyTrainer(PPOTrainer):
                     parameter.add_(100.0)  # the half-changed state that must not be saved
             raise RuntimeError(f"faulty trainer failed on purpose in update {self.update_count}")
         time.sleep(settings.update_seconds)
-        torch.save({"step": self.step, "network": self.network.state_dict()}, folder / f"after-update-{self.update_count}.pt")
+        torch.save(
+            {"step": self.step, "network": self.network.state_dict()}, folder / f"after-update-{self.update_count}.pt"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """PPO's state, plus a value no checkpoint can hold once ``unsaveable_from_update`` is reached."""
