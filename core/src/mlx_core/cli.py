@@ -59,6 +59,12 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 @click.option("--results-dir", help="Folder for results.  [default: results]")
 @click.option("--seed", type=int, help="Random seed; -1 picks one.  [default: -1]")
 @click.option("--num-envs", type=click.IntRange(min=1), help="Environment copies.  [default: 1]")
+@click.option(
+    "--executor",
+    type=click.Choice(["inline", "subprocess", "ray"]),
+    help="Where copies of Python environments run: this process, worker processes, or Ray actors.  [default: inline]",
+)
+@click.option("--ray-address", help="With --executor ray: auto, host:port or ray://host:port of a cluster.  [default: a local instance]")
 @click.option("--num-areas", type=click.IntRange(min=1), help="Training areas per environment.  [default: 1]")
 @click.option("--base-port", type=click.IntRange(1024, 65535), help="First port for environment executables.  [default: 5005]")
 @click.option("--env-args", multiple=True, help="Arguments passed to the environment (quoted string; repeatable).")
@@ -195,6 +201,8 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     _set(o, "env_settings", "seed", flags["seed"])
     _set(o, "env_settings", "num_envs", flags["num_envs"])
     _set(o, "env_settings", "num_areas", flags["num_areas"])
+    _set(o, "env_settings", "executor", flags["executor"])
+    _set(o, "env_settings", "ray_address", flags["ray_address"])
     _set(o, "env_settings", "base_port", flags["base_port"])
     if flags["env_args"]:
         _set(o, "env_settings", "env_args", [a for s in flags["env_args"] for a in shlex.split(s)])

@@ -75,8 +75,13 @@ class EnvSettings:
     max_lifetime_restarts: int = attrs.field(default=10, validator=v.ge(-1))
     restarts_rate_limit_n: int = attrs.field(default=1, validator=v.ge(-1))
     restarts_rate_limit_period_s: int = attrs.field(default=60, validator=_positive)
-    # where copies of Python environments run: this process, or one worker process each
-    executor: str = attrs.field(default="inline", validator=v.in_(("inline", "subprocess")))
+    # where copies of Python environments run: this process, one worker process each, or one Ray actor each
+    executor: str = attrs.field(default="inline", validator=v.in_(("inline", "subprocess", "ray")))
+    # executor ray: the cluster (null: a local instance for the run; auto, host:port or ray://host:port),
+    # and what each actor reserves there: CPUs and custom resources ({name: amount})
+    ray_address: str | None = None
+    ray_num_cpus: float = attrs.field(default=1.0, validator=v.ge(0))
+    ray_resources: dict[str, float] = attrs.field(factory=dict)
     # seconds to wait for a worker or simulator to start, and for each of its answers
     timeout_wait: float = attrs.field(default=60.0, validator=v.gt(0))
     # gRPC simulators: the shared token (else $MLX_ENV_TOKEN), a CA certificate for TLS, size limit

@@ -39,6 +39,10 @@ def make_environment(options: RunOptions, plugins: Plugins, seed: int) -> Enviro
             f"(e.g. CartPole-v1), a built-in environment name, module.path:ClassName, or prefix "
             f"the target with a type name ({names})."
         )
+    if options.env_settings.executor == "ray":  # one Ray actor per copy, each built by the same factory
+        from mlx_core.env.ray import make_ray_pool
+
+        return make_ray_pool(options, chosen, target, seed)
     return chosen.factory(target, options=options, num_envs=options.env_settings.num_envs, seed=seed)
 
 
