@@ -86,7 +86,8 @@ def test_unknown_trainer_fails_before_the_environment_starts(tmp_path: Path, mlx
 
 def test_unknown_reward_signal_lists_installed_names(tmp_path: Path, mlx) -> None:
     name = write(tmp_path, "behaviors:\n  X:\n    reward_signals:\n      curiosity: {strength: 0.1}\n")
-    assert_one_paragraph_error(mlx("run", name, "--env", "Goal1DDiscrete"), "curiosity", "pip install mlx-curiosity", "extrinsic")
+    proc = mlx("run", name, "--env", "Goal1DDiscrete", without=("mlx-curiosity",))
+    assert_one_paragraph_error(proc, "curiosity", "pip install mlx-curiosity", "extrinsic")
 
 
 def test_unknown_environment_suggests_a_gymnasium_id(mlx) -> None:

@@ -78,7 +78,8 @@ def export_onnx(policy: Policy, path: Path) -> Path:
                 opset_version=OPSET,
                 dynamo=False,
             )
+        tmp.replace(out)
     finally:
         policy.network.to(device)
-    tmp.replace(out)
+        tmp.unlink(missing_ok=True)  # a failed export leaves the previous model and no partial file
     return out
