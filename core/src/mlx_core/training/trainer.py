@@ -96,12 +96,12 @@ class Trainer(abc.ABC):
         update (call from :meth:`update`)."""
         if not batches or not self.learning_signals:
             return
-        from mlx_core.rewards.base import concatenate_batches
+        from mlx_core.rewards.base import concatenate_batches, signal_label
 
         batch = concatenate_batches(batches)
         for name, signal in self.learning_signals.items():
             for key, value in signal.update(batch).items():
-                self.context.record(f"{key}" if "/" in key else f"Losses/{name.capitalize()} {key}", value)
+                self.context.record(f"{key}" if "/" in key else f"Losses/{signal_label(name, signal)} {key}", value)
 
     def update_objectives(self) -> None:
         """Let every extra objective of the behavior (e.g. ``behavioral_cloning``) train the

@@ -54,14 +54,3 @@ class StateEncoder(nn.Module):
     def update_normalizer(self, obs: list[torch.Tensor]) -> None:
         """Feed new observations into the running statistics (no-op without ``normalize``)."""
         self.observations.update_normalizer(obs)
-
-
-def obs_tensors(obs: list[object], device: torch.device) -> list[torch.Tensor]:
-    """A batch's observation arrays as float32 tensors on ``device``."""
-    return [torch.as_tensor(o, dtype=torch.float32, device=device) for o in obs]
-
-
-def minibatches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """A shuffled split of ``range(n)`` into index tensors of at most ``size``."""
-    order = torch.randperm(n, generator=generator)
-    return list(order.split(size))

@@ -56,8 +56,7 @@ class RNDSignal(IntrinsicSignal):
             loss = self._errors([o[idx] for o in next_obs]).mean()
             self.step(loss)
             losses.append(loss.item())
-        # a key with a '/' is recorded as it is: Losses/RND Loss whatever the trainer capitalises
-        return {f"Losses/{self.label} Loss": float(np.mean(losses))}
+        return {"Loss": float(np.mean(losses))}  # trainers record it as Losses/RND Loss
 
 
 def make_rnd(spec: BehaviorSpec, settings: RNDSettings, device: torch.device | None = None, **_: Any) -> RNDSignal:

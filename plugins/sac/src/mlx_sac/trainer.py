@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from mlx_core.logs import get_logger
-from mlx_core.rewards.base import trajectory_batch
+from mlx_core.rewards.base import signal_label, trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.trajectory import Trajectory, stack_observations
@@ -48,8 +48,8 @@ class SACTrainer(Trainer):
             if self.learning_signals:  # kept only for signals that learn from it
                 self._signal_batches.append(batch)
             rewards = np.stack([s.evaluate(batch) for s in self.context.reward_signals.values()], axis=1)
-            for name, column in zip(self.context.reward_signals, rewards.T):
-                self.context.record(f"Policy/{name.capitalize()} Reward", float(column.sum()))
+            for (name, signal), column in zip(self.context.reward_signals.items(), rewards.T):
+                self.context.record(f"Policy/{signal_label(name, signal)} Reward", float(column.sum()))
             self.replay.add_trajectory(traj, batch, rewards)
 
     def ready_to_update(self) -> bool:
