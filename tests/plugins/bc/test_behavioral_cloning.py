@@ -3,9 +3,6 @@ mlx-bc the section says what to install."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -108,8 +105,8 @@ def test_sac_with_behavioral_cloning_records_loss_anneals_and_checkpoints_its_op
     assert adam["state"], "the cloning Adam took steps"
 
 
-def test_behavioral_cloning_without_mlx_bc_names_the_distribution(tmp_path: Path) -> None:
-    config = write_config(
+def test_behavioral_cloning_without_mlx_bc_names_the_distribution(tmp_path: Path, mlx) -> None:
+    write_config(
         tmp_path,
         """
         behaviors:
@@ -119,28 +116,7 @@ def test_behavioral_cloning_without_mlx_bc_names_the_distribution(tmp_path: Path
         env_settings: {env: Goal1DDiscrete}
         """,
     )
-    # the interpreter sees every installed distribution except mlx-bc's entry points
-    hide_mlx_bc = textwrap.dedent(
-        """
-        import sys
-        from importlib import metadata
-
-        installed = metadata.entry_points
-
-        def without_mlx_bc(**selection):
-            found = installed(**selection)
-            return metadata.EntryPoints(ep for ep in found if ep.dist is None or ep.dist.name != "mlx-bc")
-
-        metadata.entry_points = without_mlx_bc
-        from mlx_core.cli import main
-
-        sys.argv = ["mlx", "run", sys.argv[1]]
-        main()
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", hide_mlx_bc, str(config)], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    proc = mlx("run", "config.yaml", without=("mlx-bc",))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "behaviors.Goal1DDiscrete.behavioral_cloning (line 5)" in proc.stderr
