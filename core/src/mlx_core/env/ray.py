@@ -114,21 +114,34 @@ class RayWorker(Worker):
         if settings.ray_resources:
             self.actor_options["resources"] = dict(settings.ray_resources)
         self.actor: Any = None
-        self._pending: Any = None
+        self._starting: Any = None  # the ref of the actor's start() while it is being launched
+        self._pending: Any = None  # the ref of the last request
+        self._answered = True  # False while a request is out: a busy actor is killed, not asked to close
+
+    def launch(self, parameters: Mapping[str, float]) -> None:
+        """Create a new actor and ask it to build its copy, without waiting."""
+        self.actor = _actor_class().options(**self.actor_options).remote()
+        self._starting = self.actor.start.remote(self.make, self.seed, dict(parameters))
+        self._answered = True
 
     def start(self, parameters: Mapping[str, float]) -> dict[str, BehaviorSpec]:
-        """Create a new actor and wait for its copy's specs (for at most ``timeout_wait``)."""
-        self.actor = _actor_class().options(**self.actor_options).remote()
-        ref = self.actor.start.remote(self.make, self.seed, dict(parameters))
-        return self._get(ref, starting=True)  # type: ignore[no-any-return]
+        """Wait (at most ``timeout_wait``) for the copy's specs, launching the actor first unless
+        :meth:`launch` already did."""
+        if self._starting is None:
+            self.launch(parameters)
+        starting, self._starting = self._starting, None
+        return self._get(starting, starting=True)  # type: ignore[no-any-return]
 
     def submit(self, kind: str, payload: Any = None) -> None:
         """Call the actor without waiting for its answer."""
         self._pending = self.actor.request.remote(kind, payload)
+        self._answered = False
 
     def collect(self) -> tuple[StepResult | None, dict[str, list[float]]]:
         """Wait for the answer to the last call."""
-        return self._get(self._pending)  # type: ignore[no-any-return]
+        answer = self._get(self._pending)
+        self._answered = True
+        return answer  # type: ignore[no-any-return]
 
     def pid(self) -> int:
         """The process id of the actor (on its node)."""
@@ -170,14 +183,14 @@ class RayWorker(Worker):
 
     def kill(self) -> None:
         """Kill the actor at once (its process ends; Ray does not restart it)."""
-        actor, self.actor, self._pending = self.actor, None, None
+        actor, self.actor, self._pending, self._starting = self.actor, None, None, None
         if actor is not None:
             with contextlib.suppress(Exception):  # already gone with its node
                 import_ray().kill(actor, no_restart=True)
 
     def close(self) -> None:
-        """Let the actor close its copy (a few seconds at most), then kill it."""
-        if self.actor is not None:
+        """Let an idle actor close its copy (a few seconds at most), then kill it."""
+        if self.actor is not None and self._answered and self._starting is None:
             with contextlib.suppress(Exception):
                 import_ray().get(self.actor.close.remote(), timeout=5.0)
         self.kill()
@@ -188,6 +201,9 @@ class RayPool(WorkerPool):
 
     def __init__(self, workers: list[Worker], options: RunOptions, owns_ray: bool) -> None:
         self.owns_ray = owns_ray  # set first: a failing start closes the pool from WorkerPool.__init__
+        for worker in workers:  # every actor builds its copy at the same time; the pool then waits for each
+            if isinstance(worker, RayWorker):
+                worker.launch({})
         super().__init__(workers, restart_limits(options))
 
     def close(self) -> None:
