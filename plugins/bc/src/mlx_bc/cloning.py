@@ -49,8 +49,10 @@ class DemoBatch:
 
     def minibatches(self, size: int, limit: int | None = None) -> Iterator[DemoBatch]:
         """Up to ``limit`` shuffled minibatches of ``size`` (all of them when None); fewer steps
-        than ``size`` make one minibatch of them all."""
+        than ``size`` make one minibatch of them all, and no steps none."""
         n = len(self)
+        if n == 0:
+            return
         if n <= size:
             yield self
             return

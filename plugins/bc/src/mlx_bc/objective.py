@@ -47,7 +47,7 @@ class BehavioralCloning(UpdateObjective):
     def update(self, step: int, max_steps: int) -> dict[str, float]:
         """Cloning steps on the policy after the trainer's update at ``step``."""
         strength = self.strength(step)
-        if strength <= 0.0:
+        if strength <= 0.0 or len(self.demos) == 0:
             return {}
         data = self.demos
         n = self.settings.samples_per_update
