@@ -32,7 +32,7 @@ class NetworkSettings:
     hidden_units: int = attrs.field(default=128, validator=_positive)
     num_layers: int = attrs.field(default=2, validator=_non_negative)
     vis_encode_type: str = attrs.field(
-        default="simple", validator=v.in_(["simple", "nature_cnn", "fully_connected"])
+        default="simple", validator=v.in_(["simple", "nature_cnn", "resnet", "match3", "fully_connected"])
     )
     # tanh is what Stable-Baselines3 uses for PPO and what solves classic control reliably.
     activation: str = attrs.field(default="tanh", validator=v.in_(["tanh", "relu", "swish"]))

@@ -1,4 +1,5 @@
-"""Observation encoders: flatten-and-concatenate for vectors, small CNNs for images."""
+"""Observation encoders: flatten-and-concatenate for vectors, CNNs for images
+(``vis_encode_type``: simple, nature_cnn, resnet, match3, fully_connected)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,57 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+class _Residual(nn.Module):
+    """x + conv(relu(conv(relu(x)))): a residual block whose 3x3 convolutions keep the size."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _resnet_stack(c: int) -> nn.Sequential:
+    """The IMPALA-style residual encoder: three stages of a 3x3 convolution, a 3x3 max-pool of
+    stride 2 and two residual blocks (16, 32, 32 channels). Every convolution and pool pads by
+    one, so each stage halves the image, rounding up: any size works, down to 1x1."""
+    modules: list[nn.Module] = []
+    channels = c
+    for out in (16, 32, 32):
+        modules += [
+            nn.Conv2d(channels, out, 3, padding=1),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            _Residual(out),
+            _Residual(out),
+        ]
+        channels = out
+    return nn.Sequential(*modules, nn.ReLU(), nn.Flatten())
+
+
+def _match3_stack(c: int) -> nn.Sequential:
+    """For small boards whose every cell matters (match-3 grids): two 3x3 convolutions padded
+    to keep the size, no striding or pooling, so no cell is merged with another before the
+    dense layer. Any size works."""
+    return nn.Sequential(
+        nn.Conv2d(c, 35, 3, padding=1), nn.LeakyReLU(), nn.Conv2d(35, 144, 3, padding=1), nn.LeakyReLU(), nn.Flatten()
+    )
+
+
 def _conv_stack(kind: str, h: int, w: int, c: int) -> nn.Sequential:
-    """Convolutions for ``vis_encode_type``; kernel sizes shrink to fit small images."""
+    """Convolutions for ``vis_encode_type``; ``simple`` and ``nature_cnn`` shrink their kernel
+    sizes to fit images smaller than their natural minimum (20 and 36 pixels)."""
     if kind == "fully_connected":
         return nn.Sequential(nn.Flatten())
+    if kind == "resnet":
+        return _resnet_stack(c)
+    if kind == "match3":
+        return _match3_stack(c)
     if kind == "nature_cnn":  # the DQN Nature paper's three layers
         layers = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
     else:  # simple

@@ -15,6 +15,7 @@ from mlx_core.env.base import Environment
 from mlx_core.env.builtin.goal import Goal1DContinuous, Goal1DDiscrete
 from mlx_core.env.builtin.masked import MaskedGrid
 from mlx_core.env.builtin.sparse import SparseCorridor
+from mlx_core.env.builtin.visual_goal import VisualGoal
 from mlx_core.errors import EnvError
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ BUILTIN_ENVS: dict[str, Callable[[int, int, dict[str, float]], Environment]] = {
     "Goal1DContinuous": Goal1DContinuous,
     "MaskedGrid": MaskedGrid,
     "SparseCorridor": SparseCorridor,
+    "VisualGoal": VisualGoal,
 }
 
 
@@ -84,6 +86,7 @@ __all__ = [
     "Goal1DDiscrete",
     "MaskedGrid",
     "SparseCorridor",
+    "VisualGoal",
     "accepts",
     "make_builtin",
 ]
