@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mlx_core.samplers import (
+    ConstantSampler,
     GaussianSampler,
     GaussianSettings,
     MultiRangeUniformSampler,
@@ -78,3 +79,32 @@ def test_multirangeuniform_interval_without_two_bounds_raises_value_error() -> N
 def test_gaussian_with_negative_st_dev_raises_value_error() -> None:
     with pytest.raises(ValueError):
         GaussianSettings(mean=0.0, st_dev=-1.0)
+
+
+def test_multirange_uniform_with_overlapping_intervals_names_both() -> None:
+    with pytest.raises(ValueError, match=r"\[0.0, 2.0\] and \[1.0, 3.0\] overlap"):
+        MultiRangeUniformSettings(intervals=[[1.0, 3.0], [0.0, 2.0]])
+
+
+def test_multirange_uniform_without_intervals_or_with_an_empty_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        MultiRangeUniformSettings(intervals=[])
+    with pytest.raises(ValueError, match="min below max"):
+        MultiRangeUniformSettings(intervals=[[0.0, 1.0], [2.0, 2.0]])
+
+
+def test_uniform_variance_matches_the_interval() -> None:
+    values = draws(UniformSampler(UniformSettings(min_value=0.0, max_value=6.0)))
+    assert values.var() == pytest.approx(36.0 / 12.0, rel=0.05)
+
+
+def test_multirange_uniform_mean_is_the_length_weighted_mean_of_the_midpoints() -> None:
+    values = draws(MultiRangeUniformSampler(MultiRangeUniformSettings(intervals=[[0.0, 1.0], [10.0, 13.0]])))
+    assert values.mean() == pytest.approx(0.25 * 0.5 + 0.75 * 11.5, abs=0.15)
+
+
+def test_constant_sampler_returns_its_value_and_leaves_the_generator_alone() -> None:
+    rng = np.random.default_rng(3)
+    before = rng.bit_generator.state
+    assert ConstantSampler(2.5).sample(rng) == 2.5
+    assert rng.bit_generator.state == before

@@ -118,11 +118,6 @@ def _run_command(config: Path | None, flags: dict[str, Any]) -> None:
     overrides = _overrides(flags)
     options = load_run_options(config, overrides, plugins)
     configure_logging(options.debug, flags["log_format"])
-    if options.environment_parameters:
-        raise MlxError(
-            "environment_parameters (samplers and curricula for environment parameters) are accepted in "
-            "the file but not applied by this release; remove the section to train without them."
-        )
     if options.checkpoint_settings.load_model and not options.checkpoint_settings.resume:
         # ML-Agents 1.x files spell --resume as checkpoint_settings.load_model
         options = attrs.evolve(options, checkpoint_settings=attrs.evolve(options.checkpoint_settings, resume=True))

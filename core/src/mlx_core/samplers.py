@@ -1,4 +1,10 @@
-"""Samplers for ``environment_parameters.<param>``: a new value is drawn for each episode."""
+"""Samplers for ``environment_parameters.<param>``: the distributions a parameter's value is drawn from.
+
+A sampler type (registered through ``mlx_sampler_types``) pairs a settings class, which holds
+the distribution's arguments and rejects impossible ones when it is built, with a
+:class:`Sampler` made from those settings. The parameter manager
+(:mod:`mlx_core.training.parameters`) owns the random generator and asks for one value at a time.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ class Sampler(abc.ABC):
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator) -> float:
-        """One value."""
+        """One value, drawn with ``rng`` (the only source of randomness, so runs repeat)."""
 
 
 @attrs.define(frozen=True)
@@ -25,7 +31,9 @@ class UniformSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.min_value > self.max_value:
-            raise ValueError(f"min_value ({self.min_value}) must not exceed max_value ({self.max_value})")
+            raise ValueError(
+                f"min_value ({self.min_value:g}) must not exceed max_value ({self.max_value:g}); swap the two bounds"
+            )
 
 
 @attrs.define(frozen=True)
@@ -38,14 +46,22 @@ class GaussianSettings:
 
 @attrs.define(frozen=True)
 class MultiRangeUniformSettings:
-    """``sampler_type: multirangeuniform``: uniform over a union of [min, max] intervals."""
+    """``sampler_type: multirange_uniform``: uniform over a union of disjoint [min, max] intervals."""
 
     intervals: list[list[float]] = attrs.field(factory=lambda: [[0.0, 1.0]])
 
     def __attrs_post_init__(self) -> None:
+        if not self.intervals:
+            raise ValueError("intervals is empty; give at least one [min, max] pair")
         for interval in self.intervals:
-            if len(interval) != 2 or interval[0] > interval[1]:
-                raise ValueError(f"each interval must be [min, max] with min <= max, got {interval}")
+            if len(interval) != 2 or interval[0] >= interval[1]:
+                raise ValueError(
+                    f"intervals: each interval must be [min, max] with min below max, got {interval}"
+                )
+        ordered = sorted(self.intervals)
+        for before, after in zip(ordered, ordered[1:]):
+            if after[0] < before[1]:
+                raise ValueError(f"intervals {before} and {after} overlap; make them disjoint or merge them")
 
 
 @attrs.define(frozen=True)
@@ -80,6 +96,16 @@ class MultiRangeUniformSampler(Sampler):
         """A draw from the union of intervals."""
         intervals = np.asarray(self.settings.intervals, dtype=np.float64)
         widths = intervals[:, 1] - intervals[:, 0]
-        p = widths / widths.sum() if widths.sum() > 0 else None
-        low, high = intervals[rng.choice(len(intervals), p=p)]
+        low, high = intervals[rng.choice(len(intervals), p=widths / widths.sum())]
         return float(rng.uniform(low, high))
+
+
+@attrs.define(frozen=True)
+class ConstantSampler(Sampler):
+    """A fixed value (``environment_parameters.<param>: 3.0``), drawn without touching ``rng``."""
+
+    value: float
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """The value."""
+        return self.value

@@ -17,6 +17,7 @@ import attrs
 
 from mlx_core.config.converter import Problem, converter, render_path, structure
 from mlx_core.config.dialects import behavior_sections, inherit_defaults, to_canonical
+from mlx_core.config.parameters import structure_environment_parameters
 from mlx_core.config.settings import BehaviorSettings, RunOptions
 from mlx_core.config.yaml_io import LineMap, YamlPath, dump_yaml, read_yaml
 from mlx_core.errors import ConfigError, PluginError
@@ -53,6 +54,8 @@ def load_run_options(
     options, found = structure(data, RunOptions)
     report.extend(found)
     resolved = {at: _plugin_settings(section, at, plugins, report) for at, section in behavior_sections(data)}
+    parameters, found = structure_environment_parameters(data.get("environment_parameters", {}), plugins)
+    report.extend(found)
     if report.texts():
         raise ConfigError(source, report.texts())
     assert options is not None  # no problems means the first pass structured
@@ -69,6 +72,7 @@ def load_run_options(
         options,
         behaviors=behaviors,
         default_settings=evolve(default, ("default_settings",)) if default is not None else None,
+        environment_parameters=parameters,
     )
 
 

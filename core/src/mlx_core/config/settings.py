@@ -88,6 +88,8 @@ class EnvSettings:
     token: str | None = None
     tls_ca: str | None = None
     max_message_mb: int = attrs.field(default=64, validator=_positive)
+    # steps between new draws of sampled environment_parameters (null: a new draw for every episode)
+    resampling_interval: int | None = attrs.field(default=None, validator=v.optional(_positive))
 
 
 @attrs.define(frozen=True)
@@ -115,6 +117,8 @@ class CheckpointSettings:
     train_model: bool = False
     inference: bool = False
     results_dir: str = "results"
+    # the curriculum lesson to start from (--lesson); --resume continues from the saved lesson instead
+    lesson: int = attrs.field(default=0, validator=_non_negative)
 
 
 @attrs.define(frozen=True)

@@ -29,16 +29,13 @@ def mlx_reward_signal_types() -> list[RewardSignalType]:
 
 @hookimpl
 def mlx_sampler_types() -> list[SamplerType]:
-    """``uniform``, ``gaussian`` and ``multirangeuniform``."""
+    """``uniform``, ``gaussian`` and ``multirange_uniform`` (also spelt ``multirangeuniform``, as ML-Agents 1.x does)."""
+    multirange = (samplers.MultiRangeUniformSettings, samplers.MultiRangeUniformSampler, "uniform over disjoint intervals")
     return [
         SamplerType("uniform", samplers.UniformSettings, samplers.UniformSampler, "uniform in [min_value, max_value)"),
         SamplerType("gaussian", samplers.GaussianSettings, samplers.GaussianSampler, "normal(mean, st_dev)"),
-        SamplerType(
-            "multirangeuniform",
-            samplers.MultiRangeUniformSettings,
-            samplers.MultiRangeUniformSampler,
-            "uniform over several intervals",
-        ),
+        SamplerType("multirange_uniform", *multirange),
+        SamplerType("multirangeuniform", *multirange),
     ]
 
 

@@ -13,7 +13,7 @@ import torch
 
 from mlx_core import stopping
 from mlx_core.config.settings import BehaviorSettings, RunOptions
-from mlx_core.env.base import ActionTuple, Environment, metric_values
+from mlx_core.env.base import ActionTuple, DecisionSteps, Environment, StepResult, TerminalSteps, metric_values
 from mlx_core.env.factory import make_environment
 from mlx_core.errors import MlxError
 from mlx_core.logs import file_only, get_logger
@@ -39,6 +39,7 @@ from mlx_core.training.failures import (
     traceback_text,
 )
 from mlx_core.training.memory import keep_freed_memory
+from mlx_core.training.parameters import EnvironmentParameterManager
 from mlx_core.training.paths import behavior_dir, behavior_path, safe_name
 from mlx_core.training.status import TrainingStatus
 from mlx_core.training.trainer import Trainer, TrainerContext
@@ -151,6 +152,7 @@ class TrainerController:
         self.status: TrainingStatus | None = None  # read in run(), once the run folder is final
         self.update_csv: UpdateMetricsCSV | None = None
         self.env: Environment | None = None
+        self.parameters: EnvironmentParameterManager | None = None  # environment_parameters, when the file has any
         self.stopped_by: str | None = None
         self._last_reward: dict[str, float | None] = {}
         self._snapshots: dict[str, dict[str, Any]] = {}  # trainer state after its last completed update
@@ -192,6 +194,8 @@ class TrainerController:
         def on_episodes(episode_returns: np.ndarray, lengths: np.ndarray, behavior: str = name) -> None:
             stats.extend(behavior, "Environment/Cumulative Reward", episode_returns)
             stats.extend(behavior, "Environment/Episode Length", lengths)
+            if self.parameters is not None:  # curricula measure finished episodes
+                self.parameters.episodes_ended(behavior, episode_returns)
             if debug:
                 returns.extend(episode_returns.tolist())
 
@@ -267,6 +271,28 @@ class TrainerController:
             for name, trainer in self.trainers.items():
                 trainer.step = 0
                 self._advance_schedules(name, trainer)
+        self._start_parameters(env)
+
+    def _start_parameters(self, env: Environment) -> None:
+        """Build the parameter manager (lessons and sampler state from training_status.json on
+        --resume) and send every parameter's first value, before the first reset."""
+        if not self.options.environment_parameters:
+            return
+        cp = self.options.checkpoint_settings
+        self.parameters = EnvironmentParameterManager(
+            self.options.environment_parameters,
+            self.plugins,
+            self.seed,
+            self.options.env_settings.resampling_interval,
+            cp.lesson,
+        )
+        self.parameters.bind(list(env.specs), self.stats)
+        if cp.resume:
+            saved = TrainingStatus(self.run_dir / "run_logs" / "training_status.json").data.get("environment_parameters")
+            if saved:
+                self.parameters.load_state_dict(saved)
+        env.set_parameters(self.parameters.first_values())
+        log.info("environment_parameters_set", values=self.parameters.values, lessons=self.parameters.lessons())
 
     def open_environment(self) -> Environment:
         """Seed the generators and start the environment (before anything is written to disk,
@@ -363,13 +389,47 @@ class TrainerController:
                 for name, trainer in self.trainers.items():
                     self.stats.progress(name, trainer.step, trainer.settings.max_steps, self._state(trainer))
             with timer("env_step"):
-                result = _environment_call(env.step, actions)
+                if self.parameters is not None and self.parameters.take_reset_request():
+                    result = self._reset_for_lesson(env, result)
+                else:
+                    result = _environment_call(env.step, actions)
+            if self.parameters is not None:
+                self._step_parameters(env)
             custom = _environment_call(env.stats)
             if custom:  # metrics the simulator reports: every behavior's summaries show them
                 for key, values in custom.items():
                     floats = metric_values(values)
                     for name in self.trainers:
                         self.stats.extend(name, key, floats)
+
+    def _step_parameters(self, env: Environment) -> None:
+        """Send the parameters that changed after this step (new draws, a new lesson)."""
+        assert self.parameters is not None
+        progress = {name: t.step / t.settings.max_steps for name, t in self.trainers.items()}
+        values = self.parameters.after_step(progress)
+        if values:
+            _environment_call(env.set_parameters, values)
+
+    def _reset_for_lesson(self, env: Environment, last: StepResult) -> StepResult:
+        """Reset the environment for a lesson with ``require_reset``: every agent that was
+        waiting for this step ends its episode as interrupted at its last observation."""
+        fresh = _environment_call(env.reset)
+        log.info("environment_reset_for_lesson", lessons=self.parameters.lessons() if self.parameters else {})
+        combined: StepResult = {}
+        for name in {*last, *fresh}:
+            waiting = last[name][0] if name in last else None
+            spec = env.specs[name]
+            ended = TerminalSteps.empty(spec)
+            if waiting is not None and len(waiting):
+                ended = TerminalSteps(
+                    obs=list(waiting.obs),
+                    reward=np.zeros(len(waiting), np.float32),  # their last reward was already credited
+                    agent_id=waiting.agent_id,
+                    interrupted=np.ones(len(waiting), bool),
+                )
+            decisions = fresh[name][0] if name in fresh else DecisionSteps.empty(spec)
+            combined[name] = (decisions, ended)
+        return combined
 
     def _behavior_step(
         self, name: str, trainer: Trainer, decisions: Any, terminals: Any, actions: dict[str, ActionTuple]
@@ -429,6 +489,8 @@ class TrainerController:
     def _periodic(self, name: str, trainer: Trainer) -> None:
         settings = trainer.settings
         if trainer.step >= self._next_summary[name]:
+            if self.parameters is not None:
+                self.parameters.record(self.stats, name)
             summary = self.stats.flush(name, trainer.step, settings.max_steps, training=not self.inference)
             reward = summary.get("Environment/Cumulative Reward")
             self._last_reward[name] = None if reward is None else reward.mean
@@ -459,6 +521,9 @@ class TrainerController:
             path = save_checkpoint(payload, folder, trainer.step, trainer.settings.keep_checkpoints)
         reward = self._last_reward.get(name)
         assert self.status is not None
+        if self.parameters is not None:  # --resume continues these lessons and this sampler sequence
+            self.status.data["environment_parameters"] = self.parameters.state_dict()
+            self.status.behavior(name)["lesson"] = self.parameters.lessons(behavior=name) or None
         self.status.checkpoint(name, trainer.step, path, reward, trainer.settings.keep_checkpoints)
         log.info("checkpoint_saved", behavior=name, step=trainer.step, path=str(path))
         self.plugins.hook.mlx_checkpoint_saved(behavior=name, step=trainer.step, path=path)

@@ -15,6 +15,7 @@ from mlx_core.env.base import (
     StepResult,
     TerminalSteps,
 )
+from mlx_core.errors import EnvError
 
 
 class BatchedTask(Environment):
@@ -53,8 +54,15 @@ class BatchedTask(Environment):
         self.rng = np.random.default_rng(seed if seed >= 0 else None)
 
     def set_parameters(self, parameters: dict[str, float]) -> None:
-        """Update the task's known parameters (others are ignored) for each copy's next episode."""
-        self._parameters.update({k: float(v) for k, v in parameters.items() if k in self.defaults})
+        """Update the task's parameters (the names in ``defaults``) for each copy's next episode;
+        a name the task does not have is an :class:`EnvError`, never silently ignored."""
+        unknown = sorted(set(parameters) - set(self.defaults))
+        if unknown:
+            raise EnvError(
+                f"The built-in environment {self.name!r} has no parameter {', '.join(unknown)}; its parameters "
+                f"are {', '.join(self.defaults)}. Rename or remove it in environment_parameters."
+            )
+        self._parameters.update({k: float(v) for k, v in parameters.items()})
 
     def reset(self) -> StepResult:
         """Start a new episode in every copy."""
