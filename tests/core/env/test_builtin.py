@@ -146,7 +146,9 @@ def test_episode_reaching_max_steps_is_interrupted():
     assert terminal.reward.tolist() == pytest.approx([-0.01] * 3)
 
 
-@pytest.mark.parametrize("name", list(BUILTIN_ENVS))
+# SparseCorridor has nothing random in it: every episode starts in cell 0 and moves go where
+# the policy sends them (tests/core/env/test_builtin_sparse.py covers it)
+@pytest.mark.parametrize("name", [name for name in BUILTIN_ENVS if name != "SparseCorridor"])
 def test_same_seed_gives_the_same_episodes(name):
     def trajectory(seed: int) -> list[float]:
         env = BUILTIN_ENVS[name](8, seed, {})
