@@ -68,10 +68,15 @@ class ActionSpec:
 
 @attrs.define(frozen=True)
 class BehaviorSpec:
-    """What the trainer needs to know about a behavior to build its policy."""
+    """What the trainer needs to know about a behavior to build its policy.
+
+    ``num_teams`` says into how many teams the behavior's agents are split (competitive games
+    played by self-play); each step's ``team_id`` says which team an agent plays for.
+    """
 
     observation_specs: tuple[ObservationSpec, ...]
     action_spec: ActionSpec
+    num_teams: int = 1
 
 
 @attrs.define
@@ -92,15 +97,22 @@ class DecisionSteps:
     ``obs`` holds one array per observation spec, each (n_agents, *shape); ``reward`` is the
     reward earned since the agent's previous decision; ``action_mask`` is a boolean array
     (n_agents, sum(branches)) where True means *allowed*, or None when nothing is masked.
+    ``team_id`` is an (n_agents,) int64 array of each agent's team, or None when every agent
+    plays for team 0 (behaviors whose spec has one team).
     """
 
     obs: list[np.ndarray]
     reward: np.ndarray
     agent_id: np.ndarray
     action_mask: np.ndarray | None = None
+    team_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.agent_id)
+
+    def teams(self) -> np.ndarray:
+        """Each agent's team as an (n_agents,) int64 array (zeros where ``team_id`` is None)."""
+        return team_ids(self.team_id, len(self))
 
     @classmethod
     def empty(cls, spec: BehaviorSpec) -> DecisionSteps:
@@ -118,16 +130,21 @@ class TerminalSteps:
 
     ``obs`` is each agent's last observation. ``interrupted`` is True where the episode was
     cut by a step limit rather than reaching a terminal state: the trainer then bootstraps
-    the value of that last observation.
+    the value of that last observation. ``team_id`` is as in :class:`DecisionSteps`.
     """
 
     obs: list[np.ndarray]
     reward: np.ndarray
     agent_id: np.ndarray
     interrupted: np.ndarray
+    team_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.agent_id)
+
+    def teams(self) -> np.ndarray:
+        """Each agent's team as an (n_agents,) int64 array (zeros where ``team_id`` is None)."""
+        return team_ids(self.team_id, len(self))
 
     @classmethod
     def empty(cls, spec: BehaviorSpec) -> TerminalSteps:
@@ -146,6 +163,13 @@ def _empty_terminal_steps(spec: BehaviorSpec) -> TerminalSteps:
         agent_id=np.zeros(0, np.int64),
         interrupted=np.zeros(0, bool),
     )
+
+
+def team_ids(team_id: np.ndarray | None, n_agents: int) -> np.ndarray:
+    """``team_id`` as an int64 array, or ``n_agents`` zeros when it is None (one team)."""
+    if team_id is None:
+        return np.zeros(n_agents, np.int64)
+    return np.asarray(team_id, dtype=np.int64)
 
 
 StepResult = dict[str, tuple[DecisionSteps, TerminalSteps]]

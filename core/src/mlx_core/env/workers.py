@@ -441,6 +441,7 @@ class WorkerPool(Environment):
                             reward=np.zeros(len(waiting), np.float32),
                             agent_id=self._ids(index, name, waiting.agent_id),
                             interrupted=np.ones(len(waiting), bool),
+                            team_id=waiting.team_id,
                         )
                     )
         for key in [key for key in self._tables if key[0] == index]:
@@ -517,10 +518,11 @@ class WorkerPool(Environment):
             for w, result in enumerate(results):
                 assert result is not None
                 d, t = result.get(name, (DecisionSteps.empty(spec), TerminalSteps.empty(spec)))
-                decisions.append(DecisionSteps(d.obs, d.reward, self._ids(w, name, d.agent_id), d.action_mask))
+                ids = self._ids(w, name, d.agent_id)
+                decisions.append(DecisionSteps(d.obs, d.reward, ids, d.action_mask, d.team_id))
                 if len(t):
                     ids = self._ids(w, name, t.agent_id, asking=d.agent_id)
-                    terminals.append(TerminalSteps(t.obs, t.reward, ids, t.interrupted))
+                    terminals.append(TerminalSteps(t.obs, t.reward, ids, t.interrupted, t.team_id))
                 counts.append(len(d))
             self._counts[name] = counts
             merged[name] = (_concat_decisions(decisions, spec), _concat_terminals(terminals, spec))
@@ -541,6 +543,7 @@ def _concat_decisions(parts: list[DecisionSteps], spec: BehaviorSpec) -> Decisio
         reward=np.concatenate([p.reward for p in parts]),
         agent_id=np.concatenate([p.agent_id for p in parts]),
         action_mask=mask,
+        team_id=_concat_teams(parts),
     )
 
 
@@ -555,7 +558,15 @@ def _concat_terminals(parts: list[TerminalSteps], spec: BehaviorSpec) -> Termina
         reward=np.concatenate([p.reward for p in parts]),
         agent_id=np.concatenate([p.agent_id for p in parts]),
         interrupted=np.concatenate([p.interrupted for p in parts]),
+        team_id=_concat_teams(parts),
     )
+
+
+def _concat_teams(parts: list[DecisionSteps] | list[TerminalSteps]) -> np.ndarray | None:
+    """The copies' team ids in one array (None when no copy has teams)."""
+    if all(p.team_id is None for p in parts):
+        return None
+    return np.concatenate([p.teams() for p in parts])
 
 
 def restart_limits(options: RunOptions) -> RestartLimits:

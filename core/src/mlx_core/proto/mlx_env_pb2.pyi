@@ -33,14 +33,16 @@ class ActionSpec(_message.Message):
     def __init__(self, continuous_size: _Optional[int] = ..., discrete_branches: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BehaviorSpec(_message.Message):
-    __slots__ = ("name", "observations", "actions")
+    __slots__ = ("name", "observations", "actions", "num_teams")
     NAME_FIELD_NUMBER: _ClassVar[int]
     OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TEAMS_FIELD_NUMBER: _ClassVar[int]
     name: str
     observations: _containers.RepeatedCompositeFieldContainer[ObservationSpec]
     actions: ActionSpec
-    def __init__(self, name: _Optional[str] = ..., observations: _Optional[_Iterable[_Union[ObservationSpec, _Mapping]]] = ..., actions: _Optional[_Union[ActionSpec, _Mapping]] = ...) -> None: ...
+    num_teams: int
+    def __init__(self, name: _Optional[str] = ..., observations: _Optional[_Iterable[_Union[ObservationSpec, _Mapping]]] = ..., actions: _Optional[_Union[ActionSpec, _Mapping]] = ..., num_teams: _Optional[int] = ...) -> None: ...
 
 class EngineSettings(_message.Message):
     __slots__ = ("width", "height", "quality_level", "time_scale", "target_frame_rate", "capture_frame_rate", "no_graphics")
@@ -90,28 +92,32 @@ class InitializeResponse(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., name: _Optional[str] = ..., behaviors: _Optional[_Iterable[_Union[BehaviorSpec, _Mapping]]] = ...) -> None: ...
 
 class DecisionSteps(_message.Message):
-    __slots__ = ("observations", "reward", "agent_id", "action_mask")
+    __slots__ = ("observations", "reward", "agent_id", "action_mask", "team_id")
     OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_MASK_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     observations: _containers.RepeatedCompositeFieldContainer[Tensor]
     reward: Tensor
     agent_id: Tensor
     action_mask: Tensor
-    def __init__(self, observations: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., reward: _Optional[_Union[Tensor, _Mapping]] = ..., agent_id: _Optional[_Union[Tensor, _Mapping]] = ..., action_mask: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    team_id: Tensor
+    def __init__(self, observations: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., reward: _Optional[_Union[Tensor, _Mapping]] = ..., agent_id: _Optional[_Union[Tensor, _Mapping]] = ..., action_mask: _Optional[_Union[Tensor, _Mapping]] = ..., team_id: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class TerminalSteps(_message.Message):
-    __slots__ = ("observations", "reward", "agent_id", "interrupted")
+    __slots__ = ("observations", "reward", "agent_id", "interrupted", "team_id")
     OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     observations: _containers.RepeatedCompositeFieldContainer[Tensor]
     reward: Tensor
     agent_id: Tensor
     interrupted: Tensor
-    def __init__(self, observations: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., reward: _Optional[_Union[Tensor, _Mapping]] = ..., agent_id: _Optional[_Union[Tensor, _Mapping]] = ..., interrupted: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    team_id: Tensor
+    def __init__(self, observations: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., reward: _Optional[_Union[Tensor, _Mapping]] = ..., agent_id: _Optional[_Union[Tensor, _Mapping]] = ..., interrupted: _Optional[_Union[Tensor, _Mapping]] = ..., team_id: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class BehaviorSteps(_message.Message):
     __slots__ = ("behavior", "decisions", "terminals")

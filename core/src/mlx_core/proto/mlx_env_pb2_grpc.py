@@ -88,8 +88,10 @@ class EnvironmentServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StepStream(self, request_iterator, context):
-        """Step as a stream: one StepResult per StepRequest, in order. The mlx trainer uses it (a
-        message on an open stream costs less than a new call); a simulator may offer either.
+        """Step as a stream: one StepResult per StepRequest, in order. The mlx trainer tries it first
+        (a message on an open stream costs less than a new call). A simulator may offer either:
+        one that answers StepStream with UNIMPLEMENTED (or does not list it) is stepped with Step
+        for the rest of the session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

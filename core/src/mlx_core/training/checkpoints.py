@@ -33,6 +33,7 @@ def spec_to_dict(spec: BehaviorSpec) -> dict[str, Any]:
         "observation_names": [o.name for o in spec.observation_specs],
         "continuous_size": spec.action_spec.continuous_size,
         "discrete_branches": list(spec.action_spec.discrete_branches),
+        "num_teams": spec.num_teams,
     }
 
 
@@ -41,7 +42,8 @@ def spec_from_dict(data: dict[str, Any]) -> BehaviorSpec:
     observations = tuple(
         ObservationSpec(tuple(shape), name) for shape, name in zip(data["observation_shapes"], data["observation_names"])
     )
-    return BehaviorSpec(observations, ActionSpec(data["continuous_size"], tuple(data["discrete_branches"])))
+    action = ActionSpec(data["continuous_size"], tuple(data["discrete_branches"]))
+    return BehaviorSpec(observations, action, int(data.get("num_teams", 1)))  # checkpoints before teams: one
 
 
 def rng_state() -> dict[str, Any]:

@@ -110,6 +110,7 @@ def specs_to_proto(specs: Mapping[str, BehaviorSpec]) -> list[pb.BehaviorSpec]:
                 continuous_size=spec.action_spec.continuous_size,
                 discrete_branches=spec.action_spec.discrete_branches,
             ),
+            num_teams=spec.num_teams,
         )
         for name, spec in specs.items()
     ]
@@ -132,7 +133,9 @@ def specs_from_proto(messages: Any) -> dict[str, BehaviorSpec]:
                 f"behavior {message.name!r} has action spec {action}: it needs a positive continuous size "
                 "and/or discrete branches with at least one choice each"
             )
-        specs[message.name] = BehaviorSpec(observations, action)
+        if message.num_teams < 0:
+            raise ProtocolError(f"behavior {message.name!r} declares {message.num_teams} teams; expected 0 or more")
+        specs[message.name] = BehaviorSpec(observations, action, max(1, int(message.num_teams)))
     if not specs:
         raise ProtocolError("the environment declared no behaviors")
     return specs
@@ -151,6 +154,8 @@ def result_to_proto(result: StepResult, stats: Mapping[str, Any] | None = None) 
         fill_tensor(d.agent_id, decisions.agent_id)
         if decisions.action_mask is not None:
             fill_tensor(d.action_mask, decisions.action_mask)
+        if decisions.team_id is not None:
+            fill_tensor(d.team_id, decisions.team_id)
         if len(terminals):  # most steps end no episode: leave the terminal steps unset
             t = steps.terminals
             for obs in terminals.obs:
@@ -158,6 +163,8 @@ def result_to_proto(result: StepResult, stats: Mapping[str, Any] | None = None) 
             fill_tensor(t.reward, terminals.reward)
             fill_tensor(t.agent_id, terminals.agent_id)
             fill_tensor(t.interrupted, terminals.interrupted)
+            if terminals.team_id is not None:
+                fill_tensor(t.team_id, terminals.team_id)
     for key, values in (stats or {}).items():
         for value in metric_values(values):
             message.stats.add(name=key, value=value)
@@ -188,6 +195,7 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             reward=_rewards(d.reward, n, behavior, "decision reward"),
             agent_id=agent_id,
             action_mask=_mask(d.action_mask, spec, n, behavior) if d.HasField("action_mask") else None,
+            team_id=_teams(d.team_id, spec, n, behavior, "decision") if d.HasField("team_id") else None,
         )
         if steps.HasField("terminals"):
             t = steps.terminals
@@ -198,6 +206,7 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
                 reward=_rewards(t.reward, n, behavior, "terminal reward"),
                 agent_id=agent_id,
                 interrupted=_vector(t.interrupted, behavior, "terminal interrupted", _BOOL, n),
+                team_id=_teams(t.team_id, spec, n, behavior, "terminal") if t.HasField("team_id") else None,
             )
         else:  # unset: no agent finished
             terminals = TerminalSteps.empty(spec)
@@ -266,6 +275,16 @@ def _observations(tensors: Any, spec: BehaviorSpec, n: int, behavior: str, kind:
             )
         observations.append(array)
     return observations
+
+
+def _teams(tensor: pb.Tensor, spec: BehaviorSpec, n: int, behavior: str, kind: str) -> np.ndarray:
+    teams = _vector(tensor, behavior, f"{kind} team_id", _INT64, n)
+    if n and (int(teams.min()) < 0 or int(teams.max()) >= spec.num_teams):
+        raise ProtocolError(
+            f"behavior {behavior!r} {kind} team_id holds {sorted(set(teams.tolist()))}; the spec declares "
+            f"{spec.num_teams} team(s), so ids must be in [0, {spec.num_teams - 1}]"
+        )
+    return teams
 
 
 def _mask(tensor: pb.Tensor, spec: BehaviorSpec, n: int, behavior: str) -> np.ndarray:
