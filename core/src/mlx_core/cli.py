@@ -21,10 +21,7 @@ if TYPE_CHECKING:
     from mlx_core.training.controller import TrainerController
 
 # Flags that parse today but whose feature another part of mlx delivers; each says which.
-NOT_YET = {
-    "sampler": "--sampler (environment-parameter randomisation from a separate file) is planned "
-    "for mlx-core's next release",
-}
+NOT_YET: dict[str, str] = {}
 
 
 class MlxGroup(click.Group):
@@ -92,8 +89,16 @@ def _set(overrides: dict[str, Any], section: str, key: str, value: Any) -> None:
 )
 @click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is present.")
 @click.option("--torch-device", help="torch device for training (cpu, cuda, cuda:1, ...).")
-@click.option("--curriculum", type=click.Path(dir_okay=False), help="Curriculum file (needs the mlx-curriculum plugin).")
-@click.option("--sampler", type=click.Path(dir_okay=False), help="Environment-parameter sampler file.")
+@click.option(
+    "--curriculum",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Curriculum file, JSON or YAML, lessons per behavior (needs the mlx-curriculum plugin).",
+)
+@click.option(
+    "--sampler",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sampler file: resampling-interval and a sampler-type per environment parameter.",
+)
 @click.option("--lesson", type=click.IntRange(min=0), help="Curriculum lesson to start from (needs mlx-curriculum).")
 def run(config: Path | None, **flags: Any) -> None:
     """Train the behaviors of CONFIG; results go to results/<run-id>/."""
@@ -116,6 +121,12 @@ def _run_command(config: Path | None, flags: dict[str, Any]) -> None:
     if flags.get("curriculum") or flags.get("lesson") is not None:
         plugins.get("parameter schedule", "curriculum", where="--curriculum/--lesson")
     overrides = _overrides(flags)
+    for kind in ("sampler", "curriculum"):  # the reference's own files, merged over CONFIG's sections
+        if flags.get(kind):
+            from mlx_core.config.dialects import deep_merge
+            from mlx_core.config.parameter_files import load_parameter_file
+
+            overrides = deep_merge(overrides, load_parameter_file(flags[kind], kind, plugins))
     options = load_run_options(config, overrides, plugins)
     configure_logging(options.debug, flags["log_format"])
     if options.checkpoint_settings.load_model and not options.checkpoint_settings.resume:
@@ -206,6 +217,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     _set(o, "checkpoint_settings", "run_id", flags["run_id"])
     _set(o, "checkpoint_settings", "results_dir", flags["results_dir"])
     _set(o, "checkpoint_settings", "initialize_from", flags["initialize_from"])
+    _set(o, "checkpoint_settings", "lesson", flags["lesson"])
     if flags["inference"]:
         _set(o, "checkpoint_settings", "inference", True)
     if flags["resume"]:
@@ -270,8 +282,19 @@ def config() -> None:
 def config_check(file: Path) -> None:
     """Validate FILE without starting anything; print its canonical form."""
     from mlx_core.config.loader import canonical_dict, load_run_options
-    from mlx_core.config.yaml_io import dump_yaml
+    from mlx_core.config.parameter_files import FLAGS, detect_parameter_file, load_parameter_file
+    from mlx_core.config.yaml_io import dump_yaml, read_yaml
 
+    kind = detect_parameter_file(read_yaml(file)[0])
+    if kind is not None:  # the reference's --sampler/--curriculum files: valid on their own, not as CONFIG
+        overrides = load_parameter_file(file, kind)
+        click.echo(
+            f"{file} is a {kind} file: pass it with 'mlx run CONFIG {FLAGS[kind]} {file}', or put the section "
+            f"below ('mlx config upgrade {file}') in CONFIG.",
+            err=True,
+        )
+        click.echo(dump_yaml(overrides), nl=False)
+        return
     options = load_run_options(file)
     click.echo(dump_yaml(canonical_dict(options)), nl=False)
 
@@ -282,8 +305,15 @@ def config_check(file: Path) -> None:
 def config_upgrade(file: Path, output: Path | None) -> None:
     """Rewrite a seed-format or ML-Agents 1.x FILE in the canonical form."""
     from mlx_core.config.loader import upgrade
+    from mlx_core.config.parameter_files import FLAGS, detect_parameter_file, read_parameter_file
+    from mlx_core.config.yaml_io import dump_yaml, read_yaml
 
-    text = upgrade(file)
+    kind = detect_parameter_file(read_yaml(file)[0])
+    if kind is not None:  # a --sampler/--curriculum file becomes the sections CONFIG would hold
+        text = dump_yaml(read_parameter_file(file, kind))
+        click.echo(f"{file} is a {kind} file (for {FLAGS[kind]}); in canonical form it is:", err=True)
+    else:
+        text = upgrade(file)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -123,9 +123,13 @@ def mlx_stats_writer_types() -> list[StatsWriterType]:
 def mlx_parameter_schedule_types() -> list[ScheduleType]:
     """Return schedules that change environment parameters during training (curricula).
 
-    Called once at start-up. ``--curriculum``/``--lesson`` need a schedule named
-    ``curriculum``; how the controller drives schedules (lesson changes at episode bounds) is
-    defined together with the first such plugin, mlx-curriculum.
+    Called once at start-up. A parameter written as a mapping under a schedule's ``name``
+    (``environment_parameters.<p>.curriculum: [...]``) is structured by the type's ``settings``
+    class; ``factory(parameter=str, settings=..., lesson=int)`` returns a
+    :class:`~mlx_core.training.parameters.ParameterSchedule`, which the controller calls after
+    every environment step with each behavior's progress and finished episodes, and whose current
+    value (a constant or a sampler) is sent with ``Environment.set_parameters`` when its lesson
+    changes. ``--curriculum``/``--lesson`` need a schedule named ``curriculum`` (mlx-curriculum).
     """
 
 

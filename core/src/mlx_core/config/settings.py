@@ -54,6 +54,8 @@ class BehaviorSettings:
     reward_signals: dict[str, Any] = attrs.field(factory=lambda: {"extrinsic": {}}, validator=v.min_len(1))
     # structured by the settings class of the plugin offering the update objective of this name
     behavioral_cloning: Any = None
+    # structured by the settings class of the plugin offering the trainer wrapper of this name
+    self_play: Any = attrs.field(default=None, metadata={"section_kind": "trainer wrapper"})
     max_steps: int = attrs.field(default=500_000, validator=_positive)
     time_horizon: int = attrs.field(default=64, validator=_positive)
     summary_freq: int = attrs.field(default=50_000, validator=_positive)

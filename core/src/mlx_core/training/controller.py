@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from mlx_core import stopping
+from mlx_core.config.loader import WRAPPER_SECTIONS
 from mlx_core.config.settings import BehaviorSettings, RunOptions
 from mlx_core.env.base import ActionTuple, DecisionSteps, Environment, StepResult, TerminalSteps, metric_values
 from mlx_core.env.factory import make_environment
@@ -115,6 +116,11 @@ def build_trainer(
         trainer.objectives[section] = objective_type.factory(
             context=context, policy=trainer.policy, settings=section_settings
         )
+    for section in WRAPPER_SECTIONS:  # e.g. self_play: the wrapper is what the controller drives
+        wrapper_settings = getattr(settings, section)
+        if wrapper_settings is not None:
+            wrapper_type = plugins.get("trainer wrapper", section, where=f"behaviors.{name}.{section}")
+            trainer = wrapper_type.factory(trainer=trainer, context=context, settings=wrapper_settings)
     return trainer
 
 
