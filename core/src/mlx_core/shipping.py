@@ -19,6 +19,7 @@ from mlx_core.config.settings import RunOptions
 from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps, Environment
 from mlx_core.errors import EnvError, MlxError
 from mlx_core.plugins.manager import Plugins, get_plugins
+from mlx_core.training.agent_memories import AgentMemories
 from mlx_core.training.checkpoints import list_checkpoints, load_checkpoint, spec_from_dict
 from mlx_core.training.paths import safe_name
 from mlx_core.training.policy import ActionInfo, Policy
@@ -132,7 +133,9 @@ class OnnxPolicy:
     Agents without an action mask get an all-allowed one. ``layout`` is what the model
     expects, read from its inputs and outputs. With ``deterministic`` False it returns the
     model's ``stochastic_*`` outputs instead (drawn by the graph's own random operators, which
-    ``onnxruntime.set_seed`` before loading makes repeatable).
+    ``onnxruntime.set_seed`` before loading makes repeatable). A recurrent model (input
+    ``recurrent_in``, output ``recurrent_out``) gets each agent's memory back at its next step,
+    zero again after :meth:`end_episodes`.
     """
 
     def __init__(self, path: Path) -> None:
@@ -161,6 +164,7 @@ class OnnxPolicy:
             outputs["continuous_actions"][1] if "continuous_actions" in outputs else 0,
             outputs["discrete_actions"][1] if "discrete_actions" in outputs else 0,
         )
+        self.memories = AgentMemories(int(inputs["recurrent_in"][1])) if "recurrent_in" in inputs else None
 
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps``; ``log_probs`` is empty (n, 0) and ``values`` None."""
@@ -171,13 +175,25 @@ class OnnxPolicy:
             feed["action_masks"] = (
                 np.ones((n, self.mask_width), np.float32) if mask is None else mask.astype(np.float32)
             )
-        fetched = self.session.run(self.output_names if self.deterministic else self.stochastic_names, feed)
+        names = self.output_names if self.deterministic else self.stochastic_names
+        if self.memories is not None:
+            slots = self.memories.slots(steps.agent_id)
+            feed["recurrent_in"] = self.memories.memories[slots]
+            names = [*names, "recurrent_out"]
+        fetched = self.session.run(names, feed)
+        if self.memories is not None:
+            self.memories.memories[slots] = fetched.pop()
         results = dict(zip(self.output_names, fetched))
         actions = ActionTuple(
             continuous=np.asarray(results.get("continuous_actions", np.zeros((n, 0))), np.float32),
             discrete=np.asarray(results.get("discrete_actions", np.zeros((n, 0))), np.int64),
         )
         return ActionInfo(action=actions, env_action=actions, log_probs=np.zeros((n, 0), np.float32), values=None)
+
+    def end_episodes(self, agent_ids: np.ndarray) -> None:
+        """The episodes of ``agent_ids`` ended: a recurrent model starts their next ones from zeros."""
+        if self.memories is not None and len(agent_ids):
+            self.memories.end_episodes(agent_ids)
 
 
 def load_policy(path: str | Path, options: RunOptions | None = None) -> tuple[str, Actor]:

@@ -18,9 +18,17 @@ _non_negative = v.ge(0)
 
 @attrs.define(frozen=True)
 class MemorySettings:
-    """Recurrent memory of the policy (``network_settings.memory``)."""
+    """Recurrent memory of the policy (``network_settings.memory``): an LSTM whose hidden and
+    cell states (``memory_size / 2`` values each) are an agent's memory, trained on sequences
+    of ``sequence_length`` steps."""
 
     memory_size: int = attrs.field(default=128, validator=_positive)
+
+    @memory_size.validator
+    def _even(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value % 2:
+            raise ValueError(f"memory_size must be even (half hidden state, half cell state), got {value}")
+
     sequence_length: int = attrs.field(default=64, validator=_positive)
 
 

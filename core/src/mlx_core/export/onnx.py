@@ -8,6 +8,10 @@ them, deterministic and sampled:
 - ``discrete_actions`` (batch, branches) int64: the most likely allowed choice per branch;
 - ``stochastic_continuous_actions`` / ``stochastic_discrete_actions``: a draw from the policy
   (the graph holds its own random ops), as the agent acted while training.
+
+A recurrent policy (``network_settings.memory``) also takes ``recurrent_in`` (batch,
+memory_size) float32, each agent's memory (zeros at an episode's start), and returns
+``recurrent_out``, the memory to feed at the agent's next step (the names ML-Agents uses).
 """
 
 from __future__ import annotations
@@ -33,18 +37,24 @@ class _DeterministicActor(nn.Module):
         self.has_mask = policy.spec.action_spec.is_discrete
         self.continuous = policy.spec.action_spec.is_continuous
         self.n_obs = len(policy.spec.observation_specs)
+        self.recurrent = policy.memory_size > 0
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs = list(inputs[: self.n_obs])
         mask = inputs[self.n_obs] > 0.5 if self.has_mask else None
-        features = self.network.actor_features(obs)
         outputs = []
+        if self.recurrent:
+            features, memories = self.network.actor_features_recurrent(obs, inputs[-1])
+        else:
+            features = self.network.actor_features(obs)
         for deterministic in (True, False):
             continuous, discrete, _ = self.network.head.sample(features, mask, deterministic=deterministic)
             if self.continuous:
                 outputs.append(torch.clamp(continuous, -1.0, 1.0))
             if self.has_mask:
                 outputs.append(discrete)
+        if self.recurrent:
+            outputs.append(memories)
         return tuple(outputs)
 
 
@@ -61,6 +71,10 @@ def export_onnx(policy: Policy, path: Path) -> Path:
         ["discrete_actions"] if spec.action_spec.is_discrete else []
     )
     output_names = kinds + [f"stochastic_{kind}" for kind in kinds]
+    if policy.memory_size:
+        dummy.append(torch.zeros(1, policy.memory_size))
+        input_names.append("recurrent_in")
+        output_names.append("recurrent_out")
     out = Path(str(path) + ".onnx")
     tmp = out.with_suffix(".onnx.tmp")
     device = next(policy.network.parameters()).device

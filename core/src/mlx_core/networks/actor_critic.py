@@ -1,5 +1,5 @@
-"""The actor-critic network: one encoder, an actor tower with an action head, a critic tower
-with one value per reward signal."""
+"""The actor-critic network: one encoder (and, with memory, an LSTM after it), an actor tower
+with an action head, a critic tower with one value per reward signal."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from mlx_core.env.base import BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
+from mlx_core.networks.recurrent import MemoryLSTM
 from mlx_core.networks.towers import Towers
 
 ACTOR = 0
@@ -27,30 +28,29 @@ class ActorCritic(nn.Module):
 
     ``values`` are (n, heads): one column per reward signal, in ``value_heads`` order. With
     ``shared=True`` the actor and the critic use one body (ML-Agents' ``shared_critic``).
+
+    With ``settings.memory`` an LSTM (:class:`MemoryLSTM`) sits between the encoder and the
+    bodies, shared by actor and critic; ``memory_size`` is then > 0 and the ``*_recurrent``
+    methods and the ``memories`` arguments carry each agent's memory (n, memory_size).
     """
 
     def __init__(
         self, spec: BehaviorSpec, settings: NetworkSettings, value_heads: list[str], shared: bool = False
     ) -> None:
         super().__init__()
-        if settings.memory is not None:
-            from mlx_core.errors import ConfigError
-
-            raise ConfigError(
-                "network_settings.memory",
-                [
-                    "recurrent policies (network_settings.memory) are not supported yet; remove the "
-                    "memory section to train a feed-forward policy"
-                ],
-            )
         self.spec = spec
         self.value_heads = list(value_heads)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
+        self.memory: MemoryLSTM | None = None
+        self.memory_size, self.sequence_length = 0, 1
+        body_in = self.encoder.out_size
+        if settings.memory is not None:
+            self.memory = MemoryLSTM(body_in, settings.memory.memory_size)
+            self.memory_size, self.sequence_length = settings.memory.memory_size, settings.memory.sequence_length
+            body_in = self.memory.out_size
         n_bodies = 1 if shared else 2
         self.critic_body = 0 if shared else 1
-        self.bodies = Towers(
-            self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n_bodies
-        )
+        self.bodies = Towers(body_in, settings.hidden_units, settings.num_layers, settings.activation, n_bodies)
         self.head = ActionHead(self.bodies.out_size, spec.action_spec)
         self.values = nn.Linear(self.bodies.out_size, len(value_heads))
         nn.init.orthogonal_(self.values.weight, 1.0)
@@ -64,9 +64,21 @@ class ActorCritic(nn.Module):
         """The actor body's output (n, hidden), for the action head."""
         return self.bodies.tower(self.encoder(obs), ACTOR)
 
-    def critic(self, obs: list[torch.Tensor]) -> torch.Tensor:
-        """Value estimates (n, heads) only."""
-        return self._values(self.bodies.tower(self.encoder(obs), self.critic_body))
+    def critic(self, obs: list[torch.Tensor], memories: torch.Tensor | None = None) -> torch.Tensor:
+        """Value estimates (n, heads) only; a recurrent network needs the agents' ``memories``."""
+        features = self.encoder(obs)
+        if self.memory is not None:
+            assert memories is not None, "a recurrent network's critic needs the memories"
+            features = self.memory.step(features, memories)[0]
+        return self._values(self.bodies.tower(features, self.critic_body))
+
+    def actor_features_recurrent(
+        self, obs: list[torch.Tensor], memories: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`actor_features` of a recurrent network: (features, new memories)."""
+        assert self.memory is not None
+        features, new_memories = self.memory.step(self.encoder(obs), memories)
+        return self.bodies.tower(features, ACTOR), new_memories
 
     def evaluate(
         self,
@@ -75,10 +87,22 @@ class ActorCritic(nn.Module):
         continuous: torch.Tensor,
         discrete: torch.Tensor,
         with_entropy: bool = True,
+        memories: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Log-probabilities (n,), entropies (n,) of given actions and values (n, heads);
-        the entropies are None with ``with_entropy=False``."""
-        bodies = self.bodies.forward(self.encoder.forward(obs))
+        the entropies are None with ``with_entropy=False``.
+
+        A recurrent network reads ``obs`` as S padded sequences (S * sequence_length rows)
+        starting from ``memories`` (S, memory_size); ``valid`` (S * sequence_length,) bool marks
+        the real steps, and the actions and results are those of the real steps only.
+        """
+        features = self.encoder.forward(obs)
+        if self.memory is not None:
+            assert memories is not None and valid is not None, "a recurrent network evaluates sequences"
+            # padding follows the real steps of a sequence, so it never reaches their outputs
+            features = self.memory.sequences(features, memories)[valid]
+        bodies = self.bodies.forward(features)
         log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete, with_entropy)
         return log_probs, entropy, self._values(bodies[self.critic_body])
 
@@ -91,10 +115,23 @@ class ActorCritic(nn.Module):
         continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
         return continuous, discrete, log_prob, self._values(bodies[self.critic_body])
 
+    @torch.inference_mode()
+    def act_recurrent(
+        self, obs: list[torch.Tensor], mask: torch.Tensor | None, deterministic: bool, memories: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`act` of a recurrent network: (continuous, discrete, log_prob, values, new memories)."""
+        assert self.memory is not None
+        features, new_memories = self.memory.step(self.encoder.forward(obs), memories)
+        bodies = self.bodies.forward(features)
+        continuous, discrete, log_prob = self.head.sample(bodies[ACTOR], mask, deterministic)
+        return continuous, discrete, log_prob, self._values(bodies[self.critic_body]), new_memories
+
     def numpy_actor(self) -> Callable[[list[np.ndarray], np.ndarray | None, bool], tuple[Any, ...]] | None:
         """:meth:`act` on numpy arrays for acting on the CPU (see
-        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply (images, an
-        activation numpy lacks here); the parameters must be on the CPU."""
+        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply (images, memory,
+        an activation numpy lacks here); the parameters must be on the CPU."""
+        if self.memory is not None:
+            return None
         encoder, bodies = NumpyEncoder.of(self.encoder), NumpyTowers.of(self.bodies)
         if encoder is None or bodies is None:
             return None

@@ -38,6 +38,10 @@ class AgentProcessor:
     pending: np.ndarray
     episode_return: np.ndarray
     episode_length: np.ndarray
+    # a recurrent policy's memories, allocated when the first ones arrive: before each stored
+    # step (time, slot, memory_size) and after each slot's latest step (slot, memory_size)
+    memories: np.ndarray | None = None
+    next_memories: np.ndarray | None = None
 
     def __init__(self, spec: BehaviorSpec, time_horizon: int, n_values: int, on_episodes: EpisodeCallback) -> None:
         self.spec = spec
@@ -72,6 +76,10 @@ class AgentProcessor:
         self.log_probs = alloc((), np.float32, None if first else self.log_probs)
         self.values = alloc((self.n_values,), np.float32, None if first else self.values)
         self.rewards = alloc((), np.float32, None if first else self.rewards)
+        if self.memories is not None and self.next_memories is not None:
+            size = self.memories.shape[-1]
+            self.memories = alloc((size,), np.float32, self.memories)
+            self.next_memories = np.concatenate([self.next_memories, np.zeros((capacity - old, size), np.float32)])
 
         def extend(arr: np.ndarray | None, dtype: type) -> np.ndarray:
             new: np.ndarray = np.zeros(capacity, dtype=dtype)
@@ -174,9 +182,20 @@ class AgentProcessor:
         self.log_probs[t, slots] = info.log_probs
         if info.values is not None:
             self.values[t, slots] = info.values
+        if info.memories is not None:
+            self._add_memories(t, slots, info.memories, info.next_memories)
         self.pending[slots] = True
 
     # -- helpers ---------------------------------------------------------------------------
+    def _add_memories(self, t: np.ndarray, slots: np.ndarray, memories: np.ndarray, after: np.ndarray | None) -> None:
+        if self.memories is None or self.next_memories is None:
+            size = memories.shape[-1]
+            self.memories = np.zeros((self.horizon, self.capacity, size), np.float32)
+            self.next_memories = np.zeros((self.capacity, size), np.float32)
+        self.memories[t, slots] = memories
+        if after is not None:
+            self.next_memories[slots] = after
+
     def _reward(self, slots: np.ndarray, rewards: np.ndarray) -> None:
         waiting = self.pending[slots]
         s = slots[waiting]
@@ -201,4 +220,6 @@ class AgentProcessor:
             done=done,
             interrupted=interrupted,
             agent_id=agent_id,
+            memories=None if self.memories is None else self.memories[:n, slot].copy(),
+            next_memory=None if self.next_memories is None else self.next_memories[slot : slot + 1].copy(),
         )

@@ -446,6 +446,8 @@ class TrainerController:
         learning = not (trainer.finished or self.inference)
         with timer("process_steps"):
             cut = processor.add_terminal(terminals) + processor.add_rewards(decisions)
+            if getattr(trainer.policy, "memory_size", 0):  # a recurrent policy starts new episodes from zero memories
+                trainer.policy.end_episodes(terminals.agent_id)
         if len(decisions):
             with timer("policy_act"):
                 info = trainer.policy.act(decisions)

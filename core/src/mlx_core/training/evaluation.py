@@ -22,6 +22,8 @@ def evaluate(env: Environment, policies: dict[str, Policy], episodes: int, max_s
             totals = running[name]
             for agent, reward in zip(terminals.agent_id.tolist(), terminals.reward.tolist()):
                 returns[name].append(totals.pop(agent, 0.0) + reward)
+            if len(terminals) and hasattr(policies[name], "end_episodes"):  # recurrent policies forget
+                policies[name].end_episodes(terminals.agent_id)
             for agent, reward in zip(decisions.agent_id.tolist(), decisions.reward.tolist()):
                 totals[agent] = totals.get(agent, 0.0) + reward
             if len(decisions):

@@ -8,6 +8,7 @@ import torch
 
 from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps
 from mlx_core.networks.numpy_acting import single_threaded_openblas
+from mlx_core.training.agent_memories import AgentMemories
 
 
 @attrs.define
@@ -16,13 +17,16 @@ class ActionInfo:
 
     ``action`` is what the trainer learns from (unclipped samples); ``env_action`` is what the
     environment receives (continuous actions clipped to [-1, 1]); ``values`` is (n, heads) or
-    None when the policy has no critic.
+    None when the policy has no critic. A recurrent policy adds each agent's ``memories``
+    (n, memory_size) before this step and ``next_memories`` after it.
     """
 
     action: ActionTuple
     env_action: ActionTuple
     log_probs: np.ndarray
     values: np.ndarray | None
+    memories: np.ndarray | None = None
+    next_memories: np.ndarray | None = None
 
 
 class Policy:
@@ -35,6 +39,11 @@ class Policy:
     the same ``act`` on numpy arrays (or None), which the policy uses on the CPU.
 
     One call handles every agent of the behavior: a single forward pass without autograd.
+
+    A recurrent network (``memory_size`` > 0) offers ``act_recurrent(obs, mask, deterministic,
+    memories)`` returning new memories as well; the policy then keeps every agent's memory
+    (:class:`AgentMemories`), acts through torch, and forgets an agent's memory when
+    :meth:`end_episodes` reports its episode ended.
     """
 
     def __init__(self, spec: BehaviorSpec, network: torch.nn.Module, device: torch.device) -> None:
@@ -42,9 +51,12 @@ class Policy:
         self.network = network
         self.device = device
         self.deterministic = False
+        self.memory_size: int = getattr(network, "memory_size", 0)
+        self.memories = AgentMemories(self.memory_size) if self.memory_size else None
         # small batches act faster through numpy on the CPU, where the network offers it
         numpy_actor = getattr(network, "numpy_actor", None)
-        self._numpy_act = numpy_actor() if device.type == "cpu" and numpy_actor is not None else None
+        numpy_ok = device.type == "cpu" and numpy_actor is not None and not self.memory_size
+        self._numpy_act = numpy_actor() if numpy_ok else None  # type: ignore[misc]
         if self._numpy_act is not None:
             single_threaded_openblas()
 
@@ -58,6 +70,8 @@ class Policy:
 
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps`` (one forward pass, no autograd)."""
+        if self.memories is not None:
+            return self._act_recurrent(steps, self.memories)
         act = self._numpy_act or self._torch_act
         continuous, discrete, log_probs, values = act(steps.obs, steps.action_mask, self.deterministic)
         clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
@@ -66,6 +80,36 @@ class Policy:
             env_action=ActionTuple(continuous=clipped, discrete=discrete),
             log_probs=log_probs,
             values=values,
+        )
+
+    def end_episodes(self, agent_ids: np.ndarray) -> None:
+        """The episodes of ``agent_ids`` ended: their next decisions start from a zero memory
+        (nothing to do for a feed-forward policy)."""
+        if self.memories is not None and len(agent_ids):
+            self.memories.end_episodes(agent_ids)
+
+    @torch.inference_mode()
+    def _act_recurrent(self, steps: DecisionSteps, store: AgentMemories) -> ActionInfo:
+        slots = store.slots(steps.agent_id)
+        memories = store.memories[slots]
+        continuous, discrete, log_prob, values, new_memories = self.network.act_recurrent(  # type: ignore[operator]
+            self.obs_tensors(steps.obs),
+            self.mask_tensor(steps.action_mask),
+            self.deterministic,
+            torch.as_tensor(memories, device=self.device),
+        )
+        next_memories = self._numpy(new_memories)
+        store.memories[slots] = next_memories
+        continuous = self._numpy(continuous)
+        clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
+        discrete = self._numpy(discrete)
+        return ActionInfo(
+            action=ActionTuple(continuous=continuous, discrete=discrete),
+            env_action=ActionTuple(continuous=clipped, discrete=discrete),
+            log_probs=self._numpy(log_prob),
+            values=self._numpy(values),
+            memories=memories,
+            next_memories=next_memories,
         )
 
     @torch.inference_mode()

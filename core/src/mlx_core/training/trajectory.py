@@ -11,7 +11,9 @@ class Trajectory:
     """Arrays with a leading time axis T, for one agent of one behavior.
 
     ``next_obs`` is the observation after the last step (batch of one): trainers bootstrap
-    its value unless the episode truly ended (``done`` and not ``interrupted``).
+    its value unless the episode truly ended (``done`` and not ``interrupted``). A recurrent
+    policy's trajectories hold each step's memory before acting and the memory after the last
+    step (``next_memory``), from which that bootstrap value is estimated.
     """
 
     obs: list[np.ndarray]  # each (T, *shape)
@@ -25,6 +27,8 @@ class Trajectory:
     done: bool
     interrupted: bool
     agent_id: int
+    memories: np.ndarray | None = None  # (T, memory_size)
+    next_memory: np.ndarray | None = None  # (1, memory_size)
 
     def __len__(self) -> int:
         return len(self.env_rewards)

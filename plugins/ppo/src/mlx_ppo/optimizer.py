@@ -17,9 +17,15 @@ from mlx_ppo.settings import PPOSettings
 
 @attrs.define
 class RolloutBatch:
-    """Every queued experience as tensors with a leading axis of N steps."""
+    """Every queued experience as tensors with a leading axis of N steps.
 
-    obs: list[torch.Tensor]  # each (N, *shape)
+    For a recurrent network the trajectories are cut into S sequences of ``sequence_length``
+    steps, the last one of each trajectory padded at its end: ``obs`` then holds the padded
+    sequences, ``valid`` marks their real steps, ``memories`` holds each sequence's first
+    memory, and every other field holds the N real steps only, in the same order.
+    """
+
+    obs: list[torch.Tensor]  # each (N, *shape); recurrent: (S * sequence_length, *shape)
     continuous: torch.Tensor  # (N, continuous_size)
     discrete: torch.Tensor  # (N, n_branches)
     masks: torch.Tensor | None  # (N, sum(branches))
@@ -27,6 +33,9 @@ class RolloutBatch:
     old_values: torch.Tensor  # (N, heads)
     advantages: torch.Tensor  # (N,)
     returns: torch.Tensor  # (N, heads)
+    memories: torch.Tensor | None = None  # (S, memory_size)
+    valid: torch.Tensor | None = None  # (S * sequence_length,) bool
+    sequence_length: int = 1
 
     def __len__(self) -> int:
         return len(self.advantages)
@@ -40,6 +49,9 @@ class RolloutBatch:
         n = len(self)
         if size >= n:
             yield self
+            return
+        if self.memories is not None:
+            yield from self._sequence_minibatches(size)
             return
         order = torch.randperm(n, device=self.advantages.device)
         for start in range(0, n - size + 1, size):
@@ -55,16 +67,64 @@ class RolloutBatch:
                 returns=self.returns[idx],
             )
 
+    def _sequence_minibatches(self, size: int) -> Iterator[RolloutBatch]:
+        """Shuffled minibatches of whole sequences, ``size // sequence_length`` of them (at least one)."""
+        assert self.memories is not None and self.valid is not None
+        length, n_sequences = self.sequence_length, len(self.memories)
+        per_batch = max(1, size // length)
+        if per_batch >= n_sequences:
+            yield self
+            return
+        device = self.advantages.device
+        # the index of each padded row's step among the real steps
+        step_of_row = torch.cumsum(self.valid.long(), 0) - 1
+        order = torch.randperm(n_sequences, device=device)
+        offsets = torch.arange(length, device=device)
+        for start in range(0, n_sequences - per_batch + 1, per_batch):
+            sequences = order[start : start + per_batch]
+            rows = (sequences[:, None] * length + offsets).reshape(-1)
+            valid = self.valid[rows]
+            idx = step_of_row[rows][valid]
+            yield RolloutBatch(
+                obs=[o[rows] for o in self.obs],
+                continuous=self.continuous[idx],
+                discrete=self.discrete[idx],
+                masks=None if self.masks is None else self.masks[idx],
+                old_log_probs=self.old_log_probs[idx],
+                old_values=self.old_values[idx],
+                advantages=self.advantages[idx],
+                returns=self.returns[idx],
+                memories=self.memories[sequences],
+                valid=valid,
+                sequence_length=length,
+            )
+
     @classmethod
-    def from_pending(cls, pending: list[dict[str, Any]], device: torch.device) -> RolloutBatch:
-        """Concatenate the queued trajectories once and move them to ``device`` once."""
+    def from_pending(cls, pending: list[dict[str, Any]], device: torch.device, sequence_length: int = 0) -> RolloutBatch:
+        """Concatenate the queued trajectories once and move them to ``device`` once; with a
+        ``sequence_length``, cut them into padded sequences (see the class)."""
         trajs = [p["traj"] for p in pending]
 
         def cat(arrays: list[np.ndarray]) -> torch.Tensor:
             return torch.from_numpy(np.concatenate(arrays)).to(device)
 
+        sequences: dict[str, Any] = {}
+        obs = [cat([t.obs[i] for t in trajs]) for i in range(len(trajs[0].obs))]
+        if sequence_length:
+            rows, valid = _sequence_rows([len(t) for t in trajs], sequence_length)
+            rows_t = torch.from_numpy(rows).to(device)
+            padded = [o.new_zeros((len(valid), *o.shape[1:])) for o in obs]
+            for full, real in zip(padded, obs):
+                full[rows_t] = real
+            obs = padded
+            sequences = {
+                "memories": cat([t.memories[::sequence_length] for t in trajs]),
+                "valid": torch.from_numpy(valid).to(device),
+                "sequence_length": sequence_length,
+            }
         return cls(
-            obs=[cat([t.obs[i] for t in trajs]) for i in range(len(trajs[0].obs))],
+            **sequences,
+            obs=obs,
             continuous=cat([t.continuous_actions for t in trajs]),
             discrete=cat([t.discrete_actions for t in trajs]),
             masks=None if trajs[0].action_masks is None else cat([t.action_masks for t in trajs]),
@@ -73,6 +133,19 @@ class RolloutBatch:
             advantages=cat([p["advantages"] for p in pending]),
             returns=cat([p["returns"] for p in pending]),
         )
+
+
+def _sequence_rows(lengths: list[int], sequence_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """For trajectories of ``lengths`` cut into sequences of ``sequence_length`` padded at their
+    ends: the padded row of every real step (N,) and the mask of real rows (S * sequence_length,)."""
+    lengths_a = np.asarray(lengths, np.int64)
+    padded = -(-lengths_a // sequence_length) * sequence_length  # each trajectory rounded up
+    starts = np.concatenate([[0], np.cumsum(padded)[:-1]])
+    steps = np.arange(lengths_a.sum()) - np.repeat(np.cumsum(lengths_a) - lengths_a, lengths_a)
+    rows = np.repeat(starts, lengths_a) + steps
+    valid = np.zeros(int(padded.sum()), np.bool_)
+    valid[rows] = True
+    return rows, valid
 
 
 class ClippedLosses(torch.autograd.Function):
@@ -173,7 +246,7 @@ class PPOOptimizer:
         for _epoch in range(hp.num_epoch):
             for mb in batch.minibatches(size):
                 log_probs, entropy, values = self.network.evaluate(
-                    mb.obs, mb.masks, mb.continuous, mb.discrete, with_entropy=entropy_in_loss
+                    mb.obs, mb.masks, mb.continuous, mb.discrete, entropy_in_loss, mb.memories, mb.valid
                 )
 
                 advantages = mb.advantages
@@ -197,7 +270,9 @@ class PPOOptimizer:
                 value_losses.append(value_loss)
         if not entropies:
             with torch.no_grad():
-                last_entropy = self.network.evaluate(mb.obs, mb.masks, mb.continuous, mb.discrete)[1]
+                last_entropy = self.network.evaluate(
+                    mb.obs, mb.masks, mb.continuous, mb.discrete, True, mb.memories, mb.valid
+                )[1]
                 assert last_entropy is not None
                 entropies.append(last_entropy.mean())
         # clip fraction of the last minibatch: how far the policy moved in this update

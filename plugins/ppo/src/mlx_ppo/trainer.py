@@ -65,8 +65,12 @@ class PPOTrainer(Trainer):
     def _bootstrap_values(self, trajectories: list[Trajectory]) -> np.ndarray:
         """Critic values of each trajectory's next observation, in one batched forward."""
         next_obs = stack_observations(trajectories, next_obs=True)
+        memories = None
+        if self.network.memory_size:  # a recurrent critic continues from the memory after the last step
+            memories = torch.from_numpy(np.concatenate([cast(np.ndarray, t.next_memory) for t in trajectories]))
+            memories = memories.to(self.context.device)
         with torch.inference_mode():
-            return self.network.critic(self.policy.obs_tensors(next_obs)).cpu().numpy()
+            return self.network.critic(self.policy.obs_tensors(next_obs), memories).cpu().numpy()
 
     def ready_to_update(self) -> bool:
         """True once ``buffer_size`` experiences are queued."""
@@ -74,7 +78,8 @@ class PPOTrainer(Trainer):
 
     def update(self) -> None:
         """One PPO update over the queued experience, which is then dropped (on-policy)."""
-        batch = RolloutBatch.from_pending(self._pending, self.context.device)
+        sequence_length = self.network.sequence_length if self.network.memory_size else 0
+        batch = RolloutBatch.from_pending(self._pending, self.context.device, sequence_length)
         self.update_reward_signals([p["batch"] for p in self._pending])
         self._pending, self._pending_steps = [], 0
         self.last_update_size = len(batch)

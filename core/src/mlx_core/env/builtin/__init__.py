@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlx_core.env.base import Environment
 from mlx_core.env.builtin.goal import Goal1DContinuous, Goal1DDiscrete
 from mlx_core.env.builtin.masked import MaskedGrid
+from mlx_core.env.builtin.memory import MemoryCue
 from mlx_core.env.builtin.pong import Pong
 from mlx_core.env.builtin.sparse import SparseCorridor
 from mlx_core.env.builtin.visual_goal import VisualGoal
@@ -26,6 +27,7 @@ BUILTIN_ENVS: dict[str, Callable[[int, int, dict[str, float]], Environment]] = {
     "Goal1DDiscrete": Goal1DDiscrete,
     "Goal1DContinuous": Goal1DContinuous,
     "MaskedGrid": MaskedGrid,
+    "MemoryCue": MemoryCue,
     "Pong": Pong,
     "SparseCorridor": SparseCorridor,
     "VisualGoal": VisualGoal,
@@ -87,6 +89,7 @@ __all__ = [
     "Goal1DContinuous",
     "Goal1DDiscrete",
     "MaskedGrid",
+    "MemoryCue",
     "Pong",
     "SparseCorridor",
     "VisualGoal",
