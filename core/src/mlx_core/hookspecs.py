@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ScheduleType,
         StatsWriterType,
         TrainerType,
+        TrainerWrapperType,
     )
 
 PROJECT = "mlx"
@@ -77,6 +78,24 @@ def mlx_update_objective_types() -> list[ObjectiveType]:
     ``Trainer.update_objectives()`` at the end of each update, where the objective takes its
     own optimizer steps on ``policy.network``'s parameters and returns statistics to record.
     Its ``state_dict`` goes into the trainer's checkpoints.
+    """
+
+
+@hookspec
+def mlx_trainer_wrapper_types() -> list[TrainerWrapperType]:
+    """Return the behavior sections that wrap whatever trainer the behavior uses.
+
+    Called once at start-up. Each :class:`~mlx_core.plugins.types.TrainerWrapperType` is
+    selected by writing the behavior section of its name (``behaviors.<Behavior>.self_play``);
+    that key must be a field of :class:`~mlx_core.config.settings.BehaviorSettings` marked
+    ``metadata={"section_kind": "trainer wrapper"}``, and the type's ``settings`` class
+    validates the section. Once the behavior's trainer exists (objectives attached), the
+    factory is called as ``factory(trainer=Trainer, context=TrainerContext, settings=...)`` and
+    returns the :class:`~mlx_core.training.trainer.Trainer` the controller drives instead: it
+    may act for some agents with other policies (opponents), hand the wrapped trainer only some
+    trajectories, and add its own state to checkpoints. A factory may raise
+    :class:`~mlx_core.errors.MlxError` when the behavior's spec does not suit it; the run then
+    stops before any file is written.
     """
 
 

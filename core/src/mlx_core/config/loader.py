@@ -54,6 +54,7 @@ def load_run_options(
     options, found = structure(data, RunOptions)
     report.extend(found)
     resolved = {at: _plugin_settings(section, at, plugins, report) for at, section in behavior_sections(data)}
+    wrappers = {at: _wrapper_settings(section, at, plugins, report) for at, section in behavior_sections(data)}
     parameters, found = structure_environment_parameters(data.get("environment_parameters", {}), plugins)
     report.extend(found)
     if report.texts():
@@ -63,7 +64,7 @@ def load_run_options(
     def evolve(settings: BehaviorSettings, at: YamlPath) -> BehaviorSettings:
         hyperparameters, signals, cloning = resolved[at]
         return attrs.evolve(
-            settings, hyperparameters=hyperparameters, reward_signals=signals, behavioral_cloning=cloning
+            settings, hyperparameters=hyperparameters, reward_signals=signals, behavioral_cloning=cloning, **wrappers[at]
         )
 
     behaviors = {name: evolve(b, ("behaviors", name)) for name, b in options.behaviors.items()}
@@ -188,6 +189,23 @@ def _plugin_settings(
         if objective_type is not None:
             cloning = report.structure(section["behavioral_cloning"], objective_type.settings, where)
     return hyperparameters, signals, cloning
+
+
+WRAPPER_SECTIONS = tuple(
+    f.name for f in attrs.fields(BehaviorSettings) if f.metadata.get("section_kind") == "trainer wrapper"
+)
+"""Behavior sections that a trainer-wrapper plugin structures (``self_play``)."""
+
+
+def _wrapper_settings(section: Mapping[str, Any], path: YamlPath, plugins: Plugins, report: _Report) -> dict[str, Any]:
+    """The settings object of each trainer-wrapper section written in one behavior section, by
+    key (left out where the section is absent, None where a problem was reported)."""
+    found = {}
+    for key in WRAPPER_SECTIONS:
+        if section.get(key) is not None:
+            wrapper_type = _lookup(plugins, "trainer wrapper", key, (*path, key), report)
+            found[key] = None if wrapper_type is None else report.structure(section[key], wrapper_type.settings, (*path, key))
+    return found
 
 
 def _lookup(plugins: Plugins, kind: str, name: Any, path: YamlPath, report: _Report) -> Any:

@@ -52,6 +52,22 @@ class ObjectiveType:
 
 
 @attrs.define(frozen=True)
+class TrainerWrapperType:
+    """A behavior section that wraps any trainer, chosen by writing that section (``name`` is
+    the key of ``behaviors.<B>``, e.g. ``self_play``).
+
+    ``settings`` structures the section; the factory is called with keywords,
+    ``factory(trainer=Trainer, context=TrainerContext, settings=<settings object>)``, and
+    returns the :class:`~mlx_core.training.trainer.Trainer` that the controller drives.
+    """
+
+    name: str
+    settings: type
+    factory: Callable[..., Trainer]
+    description: str = ""
+
+
+@attrs.define(frozen=True)
 class RewardSignalType:
     """A reward signal, chosen by a key of ``behaviors.<B>.reward_signals``.
 

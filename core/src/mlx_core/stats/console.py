@@ -17,6 +17,9 @@ def summary_line(behavior: str, step: int, summary: dict[str, StatSummary], stat
         line += f" Mean Reward: {reward.mean:.3f}. Std of Reward: {reward.std:.3f}."
     else:
         line += " No episode was completed since last summary."
+    elo = summary.get("Self-play/ELO")
+    if elo is not None:  # self-play's rating, as ML-Agents prints it
+        line += f" ELO: {elo.mean:.3f}."
     return line + (" Training." if state.get("training", True) else " Not Training.")
 
 

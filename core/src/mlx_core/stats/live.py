@@ -16,6 +16,7 @@ from mlx_core.stats.console import REWARD, ConsoleWriter, summary_line
 from mlx_core.stats.reporter import StatSummary, StatsWriter
 
 LESSON = "Environment/Lesson"
+ELO = "Self-play/ELO"  # written by self-play; the column shows only when some behavior has it
 REFRESH_INTERVAL_S = 0.25  # at most four redraws a second
 SPEED_WINDOW_S = 10.0  # steps per second is measured over the last progress calls in this window
 NONE = "—"
@@ -35,6 +36,7 @@ class _Row:
     state: str = "waiting for env"
     reward: StatSummary | None = None
     lesson: float | None = None
+    elo: float | None = None
     steps_per_second: float | None = None
     recent: deque[tuple[float, int]] = attrs.field(factory=lambda: deque(maxlen=64))
 
@@ -65,6 +67,8 @@ class LiveViewWriter(StatsWriter):
         row.reward = summary.get(REWARD)
         if LESSON in summary:
             row.lesson = summary[LESSON].mean
+        if ELO in summary:
+            row.elo = summary[ELO].mean
         # printed through Live's console, so the line scrolls above the table
         self._display().console.print(summary_line(behavior, step, summary, state), markup=False, highlight=False)
         self._refresh(force=True)
@@ -112,7 +116,8 @@ class LiveViewWriter(StatsWriter):
         table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, gap, 0, 0))
         table.add_column("Behavior", no_wrap=True, overflow="ellipsis")
         table.add_column("Progress", max_width=24)
-        for column in ("Step", "Reward", "Steps/s", "Time", "ETA", "Lesson", "State"):
+        with_elo = any(row.elo is not None for row in self.rows.values())
+        for column in ("Step", "Reward", "Steps/s", "Time", "ETA", "Lesson", *(("ELO",) if with_elo else ()), "State"):
             table.add_column(column, no_wrap=True)
         elapsed = time.perf_counter() - self.start
         for behavior, row in self.rows.items():
@@ -131,6 +136,7 @@ class LiveViewWriter(StatsWriter):
                 _duration(elapsed),
                 eta,
                 NONE if row.lesson is None else f"{row.lesson:g}",
+                *((NONE if row.elo is None else f"{row.elo:.0f}",) if with_elo else ()),
                 row.state,
             )
         return table
