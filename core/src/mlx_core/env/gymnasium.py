@@ -157,9 +157,53 @@ class GymnasiumEnvironment(Environment):
         )
         return {self.name: (decisions, terminal)}
 
+    def set_parameters(self, parameters: dict[str, float]) -> None:
+        """Hand ``parameters`` to every copy's own ``set_parameters(parameters)`` method (found
+        through its wrappers); the env applies them from its next ``reset``. An env without that
+        method, or whose ``parameter_names`` lacks a name, is an :class:`EnvError`."""
+        if parameters:
+            for copy in getattr(self.vector_env, "envs", ()):  # SyncVectorEnv and SingleCopy hold their copies
+                apply_parameters(copy, parameters, self.name)
+
     def close(self) -> None:
         """Close every copy."""
         self.vector_env.close()
+
+
+def apply_parameters(env: Any, parameters: dict[str, float], name: str) -> None:
+    """The parameter protocol of gymnasium and PettingZoo envs: ``env.set_parameters(dict)``,
+    and optionally ``env.parameter_names`` (the names it knows, checked here). A ``KeyError`` or
+    ``ValueError`` the method raises is the env refusing a name or value."""
+    method = _find_attr(env, "set_parameters")
+    if method is None:
+        raise EnvError(
+            f"Environment {name!r} has no set_parameters(parameters) method, so it cannot take environment_parameters "
+            f"({', '.join(parameters)}). Add one that stores the values for its next reset, wrap the env in a "
+            f"class that does, or remove environment_parameters."
+        )
+    known = _find_attr(env, "parameter_names")
+    unknown = sorted(set(parameters) - set(known)) if known is not None else []
+    if unknown:
+        raise EnvError(
+            f"Environment {name!r} has no parameter {', '.join(unknown)}; its parameter_names are "
+            f"{', '.join(known) or 'empty'}. Rename or remove it in environment_parameters."
+        )
+    try:
+        method(dict(parameters))
+    except (KeyError, ValueError) as error:
+        raise EnvError(f"Environment {name!r} refused the parameters {parameters}: {error}") from None
+
+
+def _find_attr(env: Any, attribute: str) -> Any:
+    """``env.<attribute>``, looked for through gymnasium/PettingZoo wrappers down to the unwrapped env."""
+    while env is not None:
+        if attribute in type(env).__dict__ or attribute in getattr(env, "__dict__", {}):
+            return getattr(env, attribute)
+        for parent in type(env).__mro__[1:]:
+            if parent.__module__.split(".")[0] not in ("gymnasium", "pettingzoo", "builtins") and attribute in parent.__dict__:
+                return getattr(env, attribute)
+        env = getattr(env, "env", None) or getattr(env, "aec_env", None)
+    return None
 
 
 def _make_vector_env(

@@ -39,7 +39,7 @@ from mlx_core.env.base import (
     StepResult,
     TerminalSteps,
 )
-from mlx_core.env.gymnasium import _action_converter, _observation_converter, parse_env_args
+from mlx_core.env.gymnasium import _action_converter, _observation_converter, apply_parameters, parse_env_args
 from mlx_core.errors import EnvError
 
 if TYPE_CHECKING:
@@ -250,6 +250,12 @@ class PettingZooEnvironment(Environment):
         obs, infos = self._reset_env()
         live = list(self.parallel_env.agents)
         return self._result(obs, infos, {}, live, set(live), terminals)
+
+    def set_parameters(self, parameters: dict[str, float]) -> None:
+        """Hand ``parameters`` to the env's ``set_parameters(parameters)`` method (the protocol of
+        :func:`mlx_core.env.gymnasium.apply_parameters`), applied from its next reset."""
+        if parameters:
+            apply_parameters(self.parallel_env, parameters, self.target)
 
     def close(self) -> None:
         """Close the PettingZoo env."""

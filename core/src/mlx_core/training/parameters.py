@@ -33,6 +33,7 @@ log = get_logger()
 
 LESSON_KEY = "Environment/Lesson Number/"
 VALUE_KEY = "Environment/Parameters/"
+LIVE_LESSON_KEY = "Environment/Lesson"
 
 
 class ParameterSchedule(abc.ABC):
@@ -183,9 +184,11 @@ class EnvironmentParameterManager:
         for name, value in self.values.items():
             if isinstance(self.samplers[name], ConstantSampler):
                 stats.add(behavior, VALUE_KEY + name, value)
-        for name, schedule in self.schedules.items():
-            if behavior in schedule.behaviors():
-                stats.add(behavior, LESSON_KEY + name, schedule.lesson)
+        lessons = self.lessons(behavior=behavior)
+        for name, lesson in lessons.items():
+            stats.add(behavior, LESSON_KEY + name, lesson)
+        if lessons:  # the live view's lesson column (the furthest one when several curricula measure it)
+            stats.add(behavior, LIVE_LESSON_KEY, max(lessons.values()))
 
     def lessons(self, behavior: str | None = None) -> dict[str, int]:
         """The current lesson of each scheduled parameter (those measuring ``behavior``, when given)."""
