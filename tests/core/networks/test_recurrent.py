@@ -1,0 +1,100 @@
+"""Recurrent memory: the per-agent store, sequence training equal to stepping, the policy carrying
+and forgetting memories, and the memory settings' validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mlx_core.config.loader import load_run_options
+from mlx_core.config.settings import MemorySettings, NetworkSettings
+from mlx_core.env.base import ActionSpec, BehaviorSpec, DecisionSteps, ObservationSpec
+from mlx_core.errors import ConfigError
+from mlx_core.networks.actor_critic import ActorCritic
+from mlx_core.training.agent_memories import AgentMemories
+from mlx_core.training.policy import Policy
+
+SPEC = BehaviorSpec((ObservationSpec((3,)), ObservationSpec((6, 6, 1))), ActionSpec(continuous_size=1, discrete_branches=(3,)))
+
+
+def network(memory_size: int = 8, sequence_length: int = 4, shared: bool = False) -> ActorCritic:
+    torch.manual_seed(0)
+    settings = NetworkSettings(hidden_units=16, num_layers=1, memory=MemorySettings(memory_size, sequence_length))
+    return ActorCritic(SPEC, settings, ["extrinsic"], shared=shared)
+
+
+def test_memories_keep_rows_and_start_at_zero() -> None:
+    store = AgentMemories(4, capacity=2)
+    slots = store.slots(np.array([7, 3]))
+    store.memories[slots] = [[1.0] * 4, [2.0] * 4]
+    assert store.slots(np.array([7, 3])) is slots  # the same batch: no per-agent work
+    grown = store.slots(np.array([3, 7, 11, 12]))  # new agents past the capacity
+    assert grown[:2].tolist() == slots[::-1].tolist()
+    np.testing.assert_array_equal(store.memories[grown], [[2.0] * 4, [1.0] * 4, [0.0] * 4, [0.0] * 4])
+    store.end_episodes(np.array([7]))
+    np.testing.assert_array_equal(store.memories[grown[1]], [0.0] * 4)
+    np.testing.assert_array_equal(store.memories[grown[0]], [2.0] * 4)
+    store.memories[grown] = 5.0
+    store.end_episodes(np.array([12]))
+    store.slots(np.array([3, 7, 11]))  # agent 12 did not come back: its row is free again
+    assert 12 not in store.slot_of
+    assert store.memories[store.slots(np.array([99]))[0]].tolist() == [0.0] * 4  # reused, zeroed
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_training_on_padded_sequences_equals_acting_step_by_step(shared: bool) -> None:
+    net = network(shared=shared)
+    steps = 6  # one sequence of 4 and one of 2 real steps padded to 4
+    obs = [torch.randn(steps, 3), torch.rand(steps, 6, 6, 1)]
+    continuous, discrete = torch.randn(steps, 1), torch.randint(0, 3, (steps, 1))
+    memory = torch.randn(1, 8)
+    start_memories, expected_log_probs, expected_values = [], [], []
+    for t in range(steps):
+        if t % 4 == 0:
+            start_memories.append(memory)
+        features, next_memory = net.actor_features_recurrent([o[t : t + 1] for o in obs], memory)
+        log_prob, _ = net.head.evaluate(features, None, continuous[t : t + 1], discrete[t : t + 1])
+        expected_log_probs.append(log_prob)
+        expected_values.append(net.critic([o[t : t + 1] for o in obs], memory))
+        memory = next_memory
+    valid = torch.tensor([True] * 6 + [False] * 2)
+    padded = [torch.cat([o, torch.full((2, *o.shape[1:]), 9.0)]) for o in obs]  # padding of any value
+    log_probs, entropy, values = net.evaluate(
+        padded, None, continuous, discrete, True, torch.cat(start_memories), valid
+    )
+    torch.testing.assert_close(log_probs, torch.cat(expected_log_probs))
+    torch.testing.assert_close(values, torch.cat(expected_values))
+    assert entropy is not None and entropy.shape == (6,)
+
+
+def test_policy_carries_memories_and_forgets_them_at_an_episode_end() -> None:
+    policy = Policy(SPEC, network(), torch.device("cpu"))
+    assert policy._numpy_act is None  # recurrent policies act through torch
+    rng = np.random.default_rng(0)
+    steps = DecisionSteps(
+        obs=[rng.normal(size=(3, 3)).astype(np.float32), rng.random((3, 6, 6, 1), np.float32)],
+        reward=np.zeros(3, np.float32),
+        agent_id=np.array([10, 20, 30]),
+        action_mask=None,
+    )
+    first = policy.act(steps)
+    assert first.memories is not None and first.next_memories is not None
+    assert not first.memories.any()  # new agents start from zeros
+    second = policy.act(steps)
+    np.testing.assert_array_equal(second.memories, first.next_memories)
+    policy.end_episodes(np.array([20]))
+    third = policy.act(steps)
+    assert third.memories is not None
+    assert not third.memories[1].any()
+    np.testing.assert_array_equal(third.memories[[0, 2]], second.next_memories[[0, 2]])  # type: ignore[index]
+
+
+def test_odd_memory_size_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("behaviors:\n  A:\n    network_settings:\n      memory: {memory_size: 7, sequence_length: 4}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_run_options(config)
+    assert any("network_settings.memory.memory_size" in p and "even" in p for p in caught.value.problems)
