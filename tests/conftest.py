@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 # Runs the CLI in an interpreter that sees every installed distribution's entry points except
 # those of the distributions named in argv[1] (comma-separated): a plugin as if not installed.
 _WITHOUT_PLUGINS = """
