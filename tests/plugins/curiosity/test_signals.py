@@ -82,11 +82,14 @@ def test_curiosity_learns_forward_and_inverse_models_for_every_action_kind(kind:
     assert rewards.shape == (256,) and rewards.dtype == np.float32 and (rewards >= 0).all()
 
 
-def test_curiosity_reads_images_through_cores_encoder() -> None:
+@pytest.mark.parametrize("make", [CuriositySignal, RNDSignal])
+def test_images_go_through_cores_encoder(make: type) -> None:
     torch.manual_seed(0)
     spec = BehaviorSpec((ObservationSpec((8, 8, 1)), ObservationSpec((4,))), ACTIONS["discrete"])
-    signal = CuriositySignal(spec, CuriositySettings(encoding_size=8, network_settings=NET))
-    assert signal.encoder.observations.visual_indices == [0]
+    settings_type = CuriositySettings if make is CuriositySignal else RNDSettings
+    signal = make(spec, settings_type(encoding_size=8, network_settings=NET))
+    encoder = signal.encoder if make is CuriositySignal else signal.predictor
+    assert encoder.observations.visual_indices == [0]
     data = batch(spec, 64, cells=range(4))
     assert np.isfinite(list(signal.update(data).values())).all()
     assert signal.evaluate(data).shape == (64,)
