@@ -224,6 +224,8 @@ class GhostPolicy(Policy):
         self._ghost = ghost
         learner = ghost.learning_policy
         self.spec, self.network, self.device = learner.spec, learner.network, learner.device
+        self.memory_size = getattr(learner, "memory_size", 0)  # exporters read it
+        self.memories = None  # each part keeps the memories of the agents it acts for
         self._numpy_act = None
 
     @property  # type: ignore[override]
@@ -239,6 +241,11 @@ class GhostPolicy(Policy):
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps``, each from its team's policy."""
         return self._ghost._act(steps, self.deterministic)
+
+    def end_episodes(self, agent_ids: np.ndarray) -> None:
+        """Both parts forget the memories of agents whose episode ended."""
+        self._ghost.learning_policy.end_episodes(agent_ids)
+        self._ghost._opponent.end_episodes(agent_ids)
 
 
 def _subset(steps: DecisionSteps, rows: np.ndarray) -> DecisionSteps:
@@ -262,12 +269,16 @@ def _merge(first: np.ndarray, a: ActionInfo, b: ActionInfo) -> ActionInfo:
     def actions(x: ActionTuple, y: ActionTuple) -> ActionTuple:
         return ActionTuple(continuous=join(x.continuous, y.continuous), discrete=join(x.discrete, y.discrete))
 
-    values = None if a.values is None or b.values is None else join(a.values, b.values)
+    def optional(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None or y is None else join(x, y)
+
     return ActionInfo(
         action=actions(a.action, b.action),
         env_action=actions(a.env_action, b.env_action),
         log_probs=join(a.log_probs, b.log_probs),
-        values=values,
+        values=optional(a.values, b.values),
+        memories=optional(a.memories, b.memories),
+        next_memories=optional(a.next_memories, b.next_memories),
     )
 
 
