@@ -107,7 +107,7 @@ class Policy:
             action=ActionTuple(continuous=continuous, discrete=discrete),
             env_action=ActionTuple(continuous=clipped, discrete=discrete),
             log_probs=self._numpy(log_prob),
-            values=self._numpy(values),
+            values=None if values is None else self._numpy(values),
             memories=memories,
             next_memories=next_memories,
         )

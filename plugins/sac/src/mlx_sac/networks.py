@@ -16,6 +16,7 @@ from mlx_core.env.base import ActionSpec, BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
+from mlx_core.networks.recurrent import MemoryLSTM
 from mlx_core.networks.towers import Towers
 from mlx_sac import functional
 from mlx_sac.functional import LOG_SQRT_2PI, LOG_STD_MAX, LOG_STD_MIN
@@ -104,22 +105,28 @@ class TwinQ(nn.Module):
 
 
 class SACNetwork(nn.Module):
-    """Encoder, actor, twin critics and their slowly-following target copy."""
+    """Encoder, actor, twin critics and their slowly-following target copy.
+
+    With ``settings.memory`` an LSTM (:class:`MemoryLSTM`) follows the encoder and feeds both
+    the actor and the critics, trained with the encoder by the critics' loss; ``memory_size``
+    is then > 0 and the ``*_recurrent`` methods carry each agent's memory.
+    """
 
     def __init__(self, spec: BehaviorSpec, settings: NetworkSettings, signals: list[str]) -> None:
         super().__init__()
-        if settings.memory is not None:
-            from mlx_core.errors import ConfigError
-
-            raise ConfigError("network_settings.memory", ["recurrent policies are not supported yet; remove the memory section"])
         self.spec = spec
         self.signals = list(signals)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
-        self.actor_body = Towers(
-            self.encoder.out_size, settings.hidden_units, settings.num_layers, settings.activation, n=1, init=INIT
-        )
+        self.memory: MemoryLSTM | None = None
+        self.memory_size, self.sequence_length = 0, 1
+        feature_size = self.encoder.out_size
+        if settings.memory is not None:
+            self.memory = MemoryLSTM(feature_size, settings.memory.memory_size)
+            self.memory_size, self.sequence_length = settings.memory.memory_size, settings.memory.sequence_length
+            feature_size = self.memory.out_size
+        self.actor_body = Towers(feature_size, settings.hidden_units, settings.num_layers, settings.activation, n=1, init=INIT)
         self.head = SquashedActionHead(self.actor_body.out_size, spec.action_spec)
-        self.critic = TwinQ(self.encoder.out_size, spec, settings, len(signals))
+        self.critic = TwinQ(feature_size, spec, settings, len(signals))
         self.target = copy.deepcopy(self.critic)
         self.target.requires_grad_(False)
 
@@ -139,6 +146,35 @@ class SACNetwork(nn.Module):
             list(head.branches),
         )
 
+    def features(
+        self, obs: list[torch.Tensor], memories: torch.Tensor | None = None, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """What the actor body and the critics read: the encoded observations, or for a recurrent
+        network the LSTM's outputs over S padded sequences (``obs`` of S * sequence_length rows,
+        first ``memories`` (S, memory_size)), at the real steps that ``valid`` marks."""
+        features = self.encoder(obs)
+        if self.memory is None:
+            return features
+        assert memories is not None and valid is not None, "a recurrent network reads sequences"
+        return self.memory.sequences(features, memories)[valid]
+
+    def actor_features_recurrent(
+        self, obs: list[torch.Tensor], memories: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`actor_features` of a recurrent network: (features, new memories)."""
+        assert self.memory is not None
+        features, new_memories = self.memory.step(self.encoder(obs), memories)
+        return self.actor_body.tower(features, 0), new_memories
+
+    @torch.inference_mode()
+    def act_recurrent(
+        self, obs: list[torch.Tensor], mask: torch.Tensor | None, deterministic: bool, memories: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, torch.Tensor]:
+        """:meth:`act` of a recurrent network, with the new memories last."""
+        features, new_memories = self.actor_features_recurrent(obs, memories)
+        continuous, discrete, log_prob = self.head.sample(features, mask, deterministic)
+        return continuous, discrete, log_prob, None, new_memories
+
     def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The actor body's output for the action head."""
         return self.actor_body.tower(self.encoder(obs), 0)
@@ -153,7 +189,9 @@ class SACNetwork(nn.Module):
 
     def numpy_actor(self) -> Callable[[list[np.ndarray], np.ndarray | None, bool], tuple[Any, ...]] | None:
         """:meth:`act` on numpy arrays for acting on the CPU (see
-        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply."""
+        :mod:`mlx_core.networks.numpy_acting`), or None where it does not apply (memory among others)."""
+        if self.memory is not None:
+            return None
         encoder, body = NumpyEncoder.of(self.encoder), NumpyTowers.of(self.actor_body)
         if encoder is None or body is None:
             return None

@@ -53,6 +53,8 @@ class SACOptimizer:
         self.target_entropy_discrete = [hp.discrete_target_entropy_scale * math.log(b) for b in self.branches]
         actor_params = list(network.actor_body.parameters()) + list(network.head.parameters())
         critic_params = list(network.critic.parameters()) + list(network.encoder.parameters())
+        if network.memory is not None:  # the LSTM learns with the encoder, from the critics' loss
+            critic_params += list(network.memory.parameters())
         actor_params += [self.log_alpha_continuous, self.log_alpha_discrete]
         self.params = actor_params + critic_params
         self.actor_adam = make_adam(actor_params, hp.learning_rate)
@@ -88,7 +90,8 @@ class SACOptimizer:
         self.actor_adam.param_groups[0]["lr"] = self.critic_adam.param_groups[0]["lr"] = learning_rate
         alpha_c = self.log_alpha_continuous.exp().detach()
         alpha_d = self.log_alpha_discrete.exp().detach()
-        features = net.encoder(batch["obs"])
+        # a recurrent network's batch holds sequences: their first memories and real steps
+        features = net.features(batch["obs"], batch.get("memories"), batch.get("valid"))
         n, c = features.shape[0], net.head.continuous_size
         next_noise, noise = torch.randn(2, n, c, device=features.device)  # drawn here: same order on any thread
         for parameter in self.params:  # zero_grad(set_to_none) without its per-call overhead
@@ -101,7 +104,7 @@ class SACOptimizer:
         def critics() -> None:
             try:
                 with torch.no_grad():
-                    next_features = net.encoder(batch["next_obs"])
+                    next_features = net.features(batch["next_obs"], batch.get("next_memories"), batch.get("valid"))
                 q_target = run.critic_targets(
                     next_features, batch.get("next_masks"), next_noise, self._actor_weights, self._target_weights,
                     alpha_c, alpha_d, batch["rewards"], batch["done"], self.gammas[:, :, 0],

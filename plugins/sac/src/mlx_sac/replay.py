@@ -12,9 +12,18 @@ from mlx_core.training.trajectory import Trajectory
 
 
 class ReplayBuffer:
-    """Up to ``capacity`` transitions (obs, action, rewards per signal, next obs, done, masks)."""
+    """Up to ``capacity`` transitions (obs, action, rewards per signal, next obs, done, masks).
 
-    def __init__(self, capacity: int, spec: BehaviorSpec, n_signals: int) -> None:
+    With a ``memory`` (memory_size, sequence_length), for a recurrent network, each trajectory
+    is stored as whole sequences of ``sequence_length`` rows, the last one padded (``valid``
+    marks real rows), with every step's memory before and after it; :meth:`sample` then draws
+    whole sequences (see there). The capacity is rounded down to whole sequences.
+    """
+
+    def __init__(self, capacity: int, spec: BehaviorSpec, n_signals: int, memory: tuple[int, int] | None = None) -> None:
+        self.sequence_length = memory[1] if memory is not None else 0
+        if self.sequence_length:
+            capacity = max(self.sequence_length, capacity // self.sequence_length * self.sequence_length)
         self.capacity = capacity
         self.size = 0
         self.position = 0
@@ -32,6 +41,10 @@ class ReplayBuffer:
             self.arrays[f"obs_{i}"] = np.zeros((capacity, *o.shape), np.float32)
             self.arrays[f"next_obs_{i}"] = np.zeros((capacity, *o.shape), np.float32)
         self.n_obs = len(spec.observation_specs)
+        if memory is not None:
+            self.arrays["memories"] = np.zeros((capacity, memory[0]), np.float32)
+            self.arrays["next_memories"] = np.zeros((capacity, memory[0]), np.float32)
+            self.arrays["valid"] = np.zeros(capacity, np.bool_)
 
     def __len__(self) -> int:
         return self.size
@@ -54,18 +67,53 @@ class ReplayBuffer:
         for i in range(self.n_obs):
             rows[f"obs_{i}"] = traj.obs[i]
             rows[f"next_obs_{i}"] = batch["next_obs"][i]
+        stored = n
+        if self.sequence_length:
+            assert traj.memories is not None and traj.next_memory is not None
+            rows["memories"] = traj.memories
+            rows["next_memories"] = np.concatenate([traj.memories[1:], traj.next_memory])
+            stored = -(-n // self.sequence_length) * self.sequence_length  # whole sequences
+            self.arrays["valid"][(self.position + np.arange(stored)) % self.capacity] = np.arange(stored) < n
         index = (self.position + np.arange(n)) % self.capacity
         for key, values in rows.items():
             self.arrays[key][index] = values
-        self.position = int((self.position + n) % self.capacity)
-        self.size = min(self.capacity, self.size + n)
+        self.position = int((self.position + stored) % self.capacity)
+        self.size = min(self.capacity, self.size + stored)
 
     def sample(self, batch_size: int, device: torch.device) -> dict[str, Any]:
         """A uniformly drawn minibatch as tensors on ``device``."""
+        if self.sequence_length:
+            return self._sample_sequences(batch_size, device)
         index = np.random.randint(0, self.size, size=batch_size)
         out: dict[str, Any] = {key: torch.from_numpy(values[index]).to(device) for key, values in self.arrays.items()}
         out["obs"] = [out.pop(f"obs_{i}") for i in range(self.n_obs)]
         out["next_obs"] = [out.pop(f"next_obs_{i}") for i in range(self.n_obs)]
+        return out
+
+    def _sample_sequences(self, batch_size: int, device: torch.device) -> dict[str, Any]:
+        """``batch_size // sequence_length`` (at least one) uniformly drawn sequences: ``obs`` and
+        ``next_obs`` as padded sequences (S * sequence_length rows), ``valid`` marking their real
+        rows, ``memories`` and ``next_memories`` (S, memory_size) at each sequence's first step,
+        and every other field at the real steps only."""
+        length = self.sequence_length
+        starts = np.random.randint(0, self.size // length, size=max(1, batch_size // length)) * length
+        rows = (starts[:, None] + np.arange(length)).reshape(-1)
+        valid = self.arrays["valid"][rows]
+        steps = rows[valid]
+
+        def tensor(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(values).to(device)
+
+        out: dict[str, Any] = {
+            key: tensor(values[steps])
+            for key, values in self.arrays.items()
+            if not key.startswith(("obs_", "next_obs_")) and key not in ("memories", "next_memories", "valid")
+        }
+        out["obs"] = [tensor(self.arrays[f"obs_{i}"][rows]) for i in range(self.n_obs)]
+        out["next_obs"] = [tensor(self.arrays[f"next_obs_{i}"][rows]) for i in range(self.n_obs)]
+        out["memories"] = tensor(self.arrays["memories"][starts])
+        out["next_memories"] = tensor(self.arrays["next_memories"][starts])
+        out["valid"] = tensor(valid)
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -29,7 +29,8 @@ class SACTrainer(Trainer):
         self.network = SACNetwork(context.spec, context.settings.network_settings, list(signals)).to(context.device)
         self._policy = Policy(context.spec, self.network, context.device)
         self.optimizer = SACOptimizer(self.network, self.hyperparameters, [s.gamma for s in signals.values()])
-        self.replay = ReplayBuffer(self.hyperparameters.buffer_size, context.spec, len(signals))
+        memory = (self.network.memory_size, self.network.sequence_length) if self.network.memory_size else None
+        self.replay = ReplayBuffer(self.hyperparameters.buffer_size, context.spec, len(signals), memory)
         self.interval, self.updates_per_interval = self.hyperparameters.interval_and_updates
         self._steps_at_last_update = 0
         self._signal_batches: list[dict[str, Any]] = []  # trajectories since the last update, for reward signals
