@@ -10,7 +10,7 @@ from torch import nn
 
 from mlx_core.env.base import BehaviorSpec
 from mlx_core.rewards.base import RewardSignal
-from mlx_curiosity.settings import CuriositySettings
+from mlx_curiosity.settings import IntrinsicSettings
 
 MINIBATCH_SIZE = 64  # steps per gradient step; one pass over the experience of each update
 
@@ -23,7 +23,7 @@ class IntrinsicSignal(RewardSignal):
 
     networks: nn.ModuleDict
 
-    def __init__(self, spec: BehaviorSpec, settings: CuriositySettings, device: torch.device | None) -> None:
+    def __init__(self, spec: BehaviorSpec, settings: IntrinsicSettings, device: torch.device | None) -> None:
         super().__init__(settings)
         self.spec = spec
         self.device = device or torch.device("cpu")

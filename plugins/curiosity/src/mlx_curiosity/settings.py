@@ -18,9 +18,9 @@ def _no_memory(instance: Any, attribute: Any, value: NetworkSettings) -> None:
 
 
 @attrs.define(frozen=True)
-class CuriositySettings(RewardSignalSettings):
-    """The ``curiosity`` section: ``gamma`` and ``strength`` like every signal, the size of the
-    learned state encoding, the learning rate of its models and the shape of their networks
+class IntrinsicSettings(RewardSignalSettings):
+    """The keys both signals take: ``gamma`` and ``strength`` like every signal, the size of the
+    encoding, the learning rate of the signal's models and the shape of their networks
     (``hidden_units``, ``num_layers``, ``normalize``, ``vis_encode_type``, ``activation``)."""
 
     encoding_size: int = attrs.field(default=64, validator=v.gt(0))
@@ -29,9 +29,14 @@ class CuriositySettings(RewardSignalSettings):
 
 
 @attrs.define(frozen=True)
-class RNDSettings(CuriositySettings):
-    """The ``rnd`` section: the same keys; ``encoding_size`` is the size of the random target's
-    output. A smaller default learning rate keeps the predictor from catching up on new states
-    before the policy has been rewarded for finding them."""
+class CuriositySettings(IntrinsicSettings):
+    """The ``curiosity`` section; ``encoding_size`` is the size of the learned state encoding."""
+
+
+@attrs.define(frozen=True)
+class RNDSettings(IntrinsicSettings):
+    """The ``rnd`` section; ``encoding_size`` is the size of the random target's output. A
+    smaller default learning rate keeps the predictor from catching up on new states before the
+    policy has been rewarded for finding them."""
 
     learning_rate: float = attrs.field(default=1.0e-4, validator=v.gt(0))
