@@ -107,7 +107,7 @@ def test_an_actor_killed_mid_run_is_replaced_and_training_completes(tmp_path: Pa
     restarts = [e for e in events(tmp_path / "results" / "killed") if e["event"] == "worker_restarted"]
     # the actors build their copies at the same time: either may have written the first pid
     assert len(restarts) == 1 and restarts[0]["worker"] in ("Ray actor 0", "Ray actor 1"), restarts
-    assert f"{restarts[0]['worker']} died (ActorDiedError" in restarts[0]["reason"]
+    assert f"{restarts[0]['worker']} died (" in restarts[0]["reason"]
     assert len(pids(pid_file)) == 3  # the replacement built its copy
     assert (tmp_path / "results" / "killed" / BEHAVIOR / "checkpoint-1500.pt").exists()
     assert SUMMARY.findall(stdout)[-1][0] == "1500"
