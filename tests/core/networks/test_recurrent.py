@@ -12,7 +12,7 @@ import torch
 from mlx_core.config.loader import load_run_options
 from mlx_core.config.settings import MemorySettings, NetworkSettings
 from mlx_core.env.base import ActionSpec, BehaviorSpec, DecisionSteps, ObservationSpec
-from mlx_core.errors import ConfigError
+from mlx_core.errors import ConfigError, MlxError
 from mlx_core.networks.actor_critic import ActorCritic
 from mlx_core.training.agent_memories import AgentMemories
 from mlx_core.training.policy import Policy
@@ -98,3 +98,9 @@ def test_odd_memory_size_is_a_config_error_naming_the_key(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         load_run_options(config)
     assert any("network_settings.memory.memory_size" in p and "even" in p for p in caught.value.problems)
+
+
+def test_single_step_actor_features_of_a_recurrent_network_are_refused() -> None:
+    # behavioral cloning reads single steps without memories: a clear error, not wrong actions
+    with pytest.raises(MlxError, match="network_settings.memory"):
+        network().actor_features([torch.zeros(2, 3), torch.zeros(2, 6, 6, 1)])

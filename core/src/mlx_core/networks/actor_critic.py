@@ -16,7 +16,7 @@ from mlx_core.env.base import BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
-from mlx_core.networks.recurrent import MemoryLSTM
+from mlx_core.networks.recurrent import MemoryLSTM, refuse_without_memories
 from mlx_core.networks.towers import Towers
 
 ACTOR = 0
@@ -62,6 +62,7 @@ class ActorCritic(nn.Module):
 
     def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The actor body's output (n, hidden), for the action head."""
+        refuse_without_memories(self.memory)
         return self.bodies.tower(self.encoder(obs), ACTOR)
 
     def critic(self, obs: list[torch.Tensor], memories: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlx_core.errors import MlxError
+
 
 class MemoryLSTM(nn.Module):
     """One LSTM layer over encoded observations; ``out_size`` = ``memory_size / 2``.
@@ -39,3 +41,15 @@ class MemoryLSTM(nn.Module):
         n_sequences = memories.shape[0]
         out, _ = self.lstm(features.reshape(n_sequences, -1, features.shape[-1]), self._state(memories))
         return out.reshape(-1, self.out_size)
+
+
+def refuse_without_memories(memory: MemoryLSTM | None) -> None:
+    """Refuse a per-step use of a recurrent network that has no memories to give it (the
+    single-step ``actor_features`` that behavioral cloning reads): with memory, an action
+    depends on what the agent saw before."""
+    if memory is not None:
+        raise MlxError(
+            "This behavior's network has memory (network_settings.memory), but behavioral cloning (or another "
+            "objective that reads single steps) does not carry each agent's memory; remove network_settings.memory "
+            "from the behavior, or train it without that objective."
+        )

@@ -16,7 +16,7 @@ from mlx_core.env.base import ActionSpec, BehaviorSpec
 from mlx_core.networks.encoders import ObservationEncoder
 from mlx_core.networks.heads import ActionHead
 from mlx_core.networks.numpy_acting import NumpyActionHead, NumpyEncoder, NumpyTowers, acting_generator, view
-from mlx_core.networks.recurrent import MemoryLSTM
+from mlx_core.networks.recurrent import MemoryLSTM, refuse_without_memories
 from mlx_core.networks.towers import Towers
 from mlx_sac import functional
 from mlx_sac.functional import LOG_SQRT_2PI, LOG_STD_MAX, LOG_STD_MIN
@@ -177,6 +177,7 @@ class SACNetwork(nn.Module):
 
     def actor_features(self, obs: list[torch.Tensor]) -> torch.Tensor:
         """The actor body's output for the action head."""
+        refuse_without_memories(self.memory)
         return self.actor_body.tower(self.encoder(obs), 0)
 
     @torch.inference_mode()
