@@ -190,6 +190,11 @@ def test_an_environment_that_cannot_be_built_names_the_problem() -> None:
         ray_env(BEHAVIOR, env_args=["speed=3"])
 
 
+def test_ray_resources_refuse_the_keys_ray_sets_itself() -> None:
+    with pytest.raises(EnvError, match="ray_resources names CPU, GPU.*ray_num_cpus"):
+        ray_env(BEHAVIOR, ray_resources={"CPU": 2.0, "GPU": 1.0})
+
+
 def test_grpc_targets_are_not_placed_on_ray() -> None:
     with pytest.raises(EnvError, match="already running"):
         environment_for("grpc://127.0.0.1:1", get_plugins(), executor="ray")

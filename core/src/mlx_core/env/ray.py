@@ -221,6 +221,12 @@ def make_ray_pool(options: RunOptions, env_type: EnvironmentType, target: str, s
             f"env grpc:{target} names simulators that are already running; the trainer connects to them directly, "
             "so env_settings.executor: ray has nothing to place. Leave executor at inline for grpc:// targets."
         )
+    reserved = sorted({"CPU", "GPU", "memory", "object_store_memory"} & set(options.env_settings.ray_resources or {}))
+    if reserved:
+        raise EnvError(
+            f"env_settings.ray_resources names {', '.join(reserved)}, which Ray sets by its own keywords: give the "
+            "CPUs per actor as ray_num_cpus and keep ray_resources for custom resources (e.g. {simulator: 1})."
+        )
     ray = import_ray()
     num_envs = options.env_settings.num_envs
     owns_ray = connect(options, num_envs)
