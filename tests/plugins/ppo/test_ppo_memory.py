@@ -13,6 +13,7 @@ from mlx_core.config.loader import load_run_options
 from mlx_core.config.settings import RunOptions
 from mlx_core.env.builtin import make_builtin
 from mlx_core.plugins.manager import get_plugins
+from mlx_core.shipping import eval_model, load_policy
 from mlx_core.training.checkpoints import latest_checkpoint, load_checkpoint
 from mlx_core.training.controller import TrainerController
 from mlx_core.training.evaluation import evaluate
@@ -67,6 +68,14 @@ def test_ppo_with_memory_solves_the_cue_task_across_a_resume(tmp_path: Path) -> 
     resumed.run()
     assert trainer.step >= 12_000
     assert greedy_return(resumed) >= THRESHOLD
+    # mlx eval carries each agent's memory too, through the exported ONNX model and the checkpoint
+    final = latest_checkpoint(run_dir / "MemoryCue")
+    assert final is not None
+    mean, _, returns = eval_model(run_dir / "MemoryCue" / "MemoryCue.onnx", "MemoryCue", 100, seed=5, num_envs=4)["MemoryCue"]
+    assert len(returns) == 100 and mean >= THRESHOLD
+    _, restored = load_policy(final, resumed.options)
+    env = make_builtin("MemoryCue", options=resumed.options, num_envs=4, seed=5)
+    assert evaluate(env, {"MemoryCue": restored}, episodes=100)["MemoryCue"].mean() >= THRESHOLD  # type: ignore[dict-item]
 
 
 def test_ppo_without_memory_stays_below_the_threshold(tmp_path: Path) -> None:
