@@ -159,8 +159,23 @@ def test_misspelt_trainer_suggests_installed_name(tmp_path: Path) -> None:
     assert "(line 3)" in problems[0]
 
 
-def test_unknown_reward_signal_says_what_to_install(tmp_path: Path) -> None:
-    problems = problems_of(tmp_path, "behaviors:\n  A:\n    reward_signals:\n      curiosity: {strength: 0.1}\n")
+def test_unknown_reward_signal_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from mlx_core.plugins.manager import Plugins
+
+    installed = metadata.entry_points
+
+    def without_curiosity(**selection):  # mlx-curiosity as if it were not installed
+        return metadata.EntryPoints(
+            ep for ep in installed(**selection) if ep.dist is None or ep.dist.name != "mlx-curiosity"
+        )
+
+    monkeypatch.setattr(metadata, "entry_points", without_curiosity)
+    path = write_config(tmp_path, "behaviors:\n  A:\n    reward_signals:\n      curiosity: {strength: 0.1}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_run_options(path, plugins=Plugins())
+    problems = caught.value.problems
     assert "reward signal 'curiosity' (behaviors.A.reward_signals.curiosity (line 4))" in problems[0]
     assert "pip install mlx-curiosity" in problems[0]
     assert "Installed reward signal names: extrinsic" in problems[0]
