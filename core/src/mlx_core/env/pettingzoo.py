@@ -8,6 +8,10 @@ Targets are ``pettingzoo:<module.path>`` (the module's ``parallel_env(**kwargs)`
 An agent's behavior is its name before the last ``_`` (``adversary_0`` -> ``adversary``,
 ``agent_1`` -> ``agent``); a name without ``_`` is a behavior of its own. Its agent id is its
 index among the behavior's agents in ``possible_agents`` order, the same in every episode.
+Competitive envs say which team each agent plays for with an ``mlx_teams`` attribute
+(``{agent: team}``, teams numbered from 0) on the parallel env or its ``unwrapped`` env; the
+team travels as ``team_id`` and each behavior's spec counts the game's teams, so self-play
+works on one behavior split into teams and on games with a behavior per team.
 One :class:`PettingZooEnvironment` is one copy of the env; when its last agent is done it
 resets itself in the same call, so the finished agents are in the :class:`TerminalSteps`
 and the new episode's agents in the :class:`DecisionSteps` of one result. ``num_envs``
@@ -177,6 +181,7 @@ class _Behavior:
     action_space: spaces.Space
     dict_obs: bool  # observations are {"observation": ..., "action_mask": ...}
     mask_width: int  # sum(branches) for discrete actions, else 0: masks make sense only there
+    teams: np.ndarray | None = None  # each agent's team (by agent id), from the env's mlx_teams
     converters: dict[int, Callable[[ActionTuple], np.ndarray]] = attrs.field(factory=dict)
 
     def to_env_actions(self, actions: ActionTuple, n: int) -> list[Any]:
@@ -290,6 +295,8 @@ class PettingZooEnvironment(Environment):
                 agent_id=np.array([self._place[a][1] for a in done], np.int64),
                 interrupted=np.array([bool(truncations.get(a)) and not terminations.get(a) for a in done], bool),
             )
+            if behavior.teams is not None:
+                terminals[name].team_id = behavior.teams[terminals[name].agent_id]
         return terminals
 
     def _result(
@@ -330,11 +337,13 @@ class PettingZooEnvironment(Environment):
         observation, mask = self._observations(behavior, [obs[a] for a in agents])
         if behavior.mask_width and mask is None:
             mask = self._info_masks(behavior, agents, infos)
+        agent_id = np.array([self._place[a][1] for a in agents], np.int64)
         return DecisionSteps(
             obs=[observation],
             reward=np.array([0.0 if a in fresh else rewards.get(a, 0.0) for a in agents], np.float32),
-            agent_id=np.array([self._place[a][1] for a in agents], np.int64),
+            agent_id=agent_id,
             action_mask=mask,
+            team_id=None if behavior.teams is None else behavior.teams[agent_id],
         )
 
     def _observations(self, behavior: _Behavior, raw: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -390,6 +399,24 @@ class PettingZooEnvironment(Environment):
                         "different kinds have different prefixes."
                     )
             behaviors[name] = self._behavior(name, agents, obs_space, action_space)
+        return self._with_teams(behaviors)
+
+    def _with_teams(self, behaviors: dict[str, _Behavior]) -> dict[str, _Behavior]:
+        """Give every behavior its agents' teams when the env declares ``mlx_teams``."""
+        env = self.parallel_env
+        declared = getattr(env, "mlx_teams", None) or getattr(getattr(env, "unwrapped", None), "mlx_teams", None)
+        if not declared:
+            return behaviors
+        missing = [a for a in env.possible_agents if not isinstance(declared.get(a), int) or declared[a] < 0]
+        if missing:
+            raise EnvError(
+                f"PettingZoo environment {self.target!r} declares mlx_teams but gives no team (an integer from 0) "
+                f"to {', '.join(map(repr, missing))}; give every agent of possible_agents its team."
+            )
+        num_teams = max(declared.values()) + 1
+        for behavior in behaviors.values():
+            behavior.teams = np.array([declared[a] for a in behavior.agents], np.int64)
+            behavior.spec = attrs.evolve(behavior.spec, num_teams=num_teams)
         return behaviors
 
     def _behavior(self, name: str, agents: list[Any], obs_space: Any, action_space: Any) -> _Behavior:

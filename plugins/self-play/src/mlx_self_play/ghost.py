@@ -5,11 +5,17 @@ behavior in one call, split by team: the learning team's agents through the wrap
 trainer's policy, the others through a copy of the network holding an opponent's weights.
 Only the learning team's trajectories reach the wrapped trainer; their episode ends are the
 games that move the ELO rating (``Self-play/ELO``).
+
+Which team learns is shared by every ghost of a run (:class:`TeamRota`): in a game with one
+behavior per team (asymmetric), the behavior of the learning team learns while the others
+play their own snapshots, and the learning behavior hands the turn on after ``team_change``
+of its steps.
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,6 +34,28 @@ from mlx_self_play.settings import SelfPlaySettings
 log = get_logger()
 
 ELO_KEY = "Self-play/ELO"
+
+
+class TeamRota:
+    """The team that learns now, shared by the ghosts of one run; ``changes`` counts turns."""
+
+    def __init__(self) -> None:
+        self.learning_team = 0
+        self.changes = 0
+
+    def advance(self, num_teams: int) -> None:
+        """Give the turn to the next team."""
+        self.learning_team = (self.learning_team + 1) % num_teams
+        self.changes += 1
+
+
+# one rota per run: the ghosts of a run share its stats reporter
+_ROTAS: weakref.WeakKeyDictionary[object, TeamRota] = weakref.WeakKeyDictionary()
+
+
+def team_rota(context: TrainerContext) -> TeamRota:
+    """The rota of the run ``context`` belongs to."""
+    return _ROTAS.setdefault(context.stats, TeamRota())
 
 
 class GhostTrainer(Trainer):
@@ -49,7 +77,9 @@ class GhostTrainer(Trainer):
         self.inner = trainer
         super().__init__(context)
         self.self_play = settings
-        self.learning_team = 0
+        self.rota = team_rota(context)
+        self._seen_changes = self.rota.changes
+        self._teams_seen: set[int] = set()  # the teams this behavior's agents play for
         self.pool = OpponentPool(
             settings.window, settings.initial_elo, settings.play_against_latest_model_ratio, context.seed + 7919
         )
@@ -106,6 +136,11 @@ class GhostTrainer(Trainer):
         return self._policy
 
     @property
+    def learning_team(self) -> int:
+        """The team whose agents learn now (the same for every behavior of the run)."""
+        return self.rota.learning_team
+
+    @property
     def learning_policy(self) -> Policy:
         """The wrapped trainer's policy (the one that learns and is exported)."""
         return self.inner.policy
@@ -152,7 +187,7 @@ class GhostTrainer(Trainer):
         saved = state.get("self_play")
         if saved is not None:
             self.pool.load_state_dict(saved["pool"])
-            self.learning_team = int(saved["learning_team"])
+            self.rota.learning_team = int(saved["learning_team"])
             self._next_save, self._next_swap, self._next_team_change = (int(n) for n in saved["next"])
             self._swap()
             log.info(
@@ -171,23 +206,27 @@ class GhostTrainer(Trainer):
     def _schedule(self, start: bool = False) -> None:
         """Take snapshots, draw opponents and change the learning team when their steps come."""
         step, settings = self.step, self.self_play
-        if step >= self._next_team_change and not start:
-            self._change_team()
+        changed = self._seen_changes != self.rota.changes  # another behavior handed the turn on
+        if not changed and not start and step >= self._next_team_change and self.learning_team in self._teams_seen:
+            self.rota.advance(self.context.spec.num_teams)
+            changed = True
+        if changed:
+            self._seen_changes = self.rota.changes
+            self._team_changed()
         if step >= self._next_save:
             self.pool.save(frozen_weights(self.learning_policy.network))
             self._next_save = _next_multiple(step, settings.save_steps)
-        if step >= self._next_swap or step >= self._next_team_change:
+        if step >= self._next_swap or changed:
             self._swap()
             self._next_swap = _next_multiple(step, settings.swap_steps)
-        if step >= self._next_team_change:
+        if step >= self._next_team_change or changed:
             self._next_team_change = _next_multiple(step, settings.team_change)
 
     def _swap(self) -> None:
         weights = self.pool.draw(frozen_weights(self.learning_policy.network))
         self._opponent_network.load_state_dict(weights)  # in place: the numpy actor's views stay valid
 
-    def _change_team(self) -> None:
-        self.learning_team = (self.learning_team + 1) % self.context.spec.num_teams
+    def _team_changed(self) -> None:
         self._stale = {agent for agent, team in self._team_of.items() if team == self.learning_team}
         log.info("learning_team_changed", behavior=self.context.behavior_name, team=self.learning_team, step=self.step)
 
@@ -202,12 +241,13 @@ class GhostTrainer(Trainer):
         inference = self.context.options.checkpoint_settings.inference
         if inference or not len(steps):
             return learner.act(steps)
-        self._schedule()
         teams = steps.teams()
         ids = steps.agent_id
         if self._last_ids is None or not np.array_equal(ids, self._last_ids):  # per agent only when the batch changes
             self._team_of.update(zip(ids.tolist(), teams.tolist()))
+            self._teams_seen.update(teams.tolist())
             self._last_ids = ids.copy()
+        self._schedule()
         learning = teams == self.learning_team
         if learning.all():
             return learner.act(steps)
