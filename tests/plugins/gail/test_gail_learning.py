@@ -177,7 +177,7 @@ def test_resume_restores_discriminator_optimizer_and_beta_exactly(tmp_path: Path
     for seed in (1, 2):  # different construction seeds: everything that matters comes from the checkpoint
         torch.manual_seed(seed)
         signal = factory(spec=Goal1DDiscrete.spec, settings=settings, device=torch.device("cpu"))
-        signal.load_state_dict(saved)
+        signal.load_state_dict(torch.load(checkpoint, weights_only=True)["state"]["reward_signals"]["gail"])
         assert_same(saved["discriminator"], signal.discriminator.state_dict(), "loaded discriminator")
         copies.append(signal)
     rng = np.random.default_rng(0)

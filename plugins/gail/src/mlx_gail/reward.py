@@ -9,6 +9,7 @@ adaptive KL constraint on its code.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -175,7 +176,9 @@ class GAILRewardSignal(RewardSignal):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
         self.discriminator.load_state_dict(state["discriminator"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        # Adam keeps the tensors it is given (same dtype and device): a copy keeps its next
+        # steps from changing ``state`` (a snapshot the controller may restore again)
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.beta = float(state["beta"])
         self.generator.set_state(state["generator"])
 
