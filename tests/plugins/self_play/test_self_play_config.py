@@ -161,3 +161,11 @@ def test_self_play_on_a_single_team_environment_is_refused_before_anything_is_wr
     assert "Traceback" not in result.stderr
     assert "behaviors.Goal1DDiscrete.self_play" in result.stderr and "single team" in result.stderr
     assert not (tmp_path / "results" / "solo").exists()
+
+
+def test_mlx_plugins_lists_the_section_and_its_distribution(tmp_path: Path, mlx) -> None:
+    result = mlx("plugins")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("mlx-self-play"))
+    assert lines[at + 1].strip() == "trainer wrapper: self_play"

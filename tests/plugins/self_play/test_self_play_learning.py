@@ -151,3 +151,17 @@ def test_self_play_wraps_sac_too(tmp_path: Path, mlx) -> None:
     assert {"network", "optimizer", "steps_at_last_update"} <= set(state)  # SAC's own state, beside self-play's
     assert elo_curve(run)
     assert (run / "Pong" / "Pong.onnx").is_file()
+
+
+def test_self_play_trains_on_a_simulator_served_over_grpc(tmp_path: Path, mlx) -> None:
+    from tests.core.env.test_remote_server import Server
+
+    server = Server(tmp_path, "Pong", "--num-envs", "4")
+    try:
+        (tmp_path / "grpc.yaml").write_text(textwrap.dedent(PPO.format(steps=4_000)))
+        result = mlx("run", "grpc.yaml", "--run-id", "remote", "--env", f"grpc://{server.address}", timeout=300)
+    finally:
+        server.kill()
+    assert result.returncode == 0, result.stderr
+    state = self_play_state(checkpoints(tmp_path / "results" / "remote")[-1])
+    assert state["pool"]["games"] > 0 and len(state["pool"]["snapshots"]) == 1  # save_steps 4000: the first one
