@@ -104,3 +104,19 @@ def test_single_step_actor_features_of_a_recurrent_network_are_refused() -> None
     # behavioral cloning reads single steps without memories: a clear error, not wrong actions
     with pytest.raises(MlxError, match="network_settings.memory"):
         network().actor_features([torch.zeros(2, 3), torch.zeros(2, 6, 6, 1)])
+
+
+def test_the_references_flat_use_recurrent_builds_a_recurrent_policy(tmp_path: Path) -> None:
+    config = tmp_path / "trainer_config.yaml"
+    config.write_text(
+        "default:\n  trainer: ppo\n  hidden_units: 16\n  use_recurrent: false\n"
+        "MemoryCue:\n  use_recurrent: true\n  memory_size: 12\n  sequence_length: 4\n"
+    )
+    settings = load_run_options(config).behaviors["MemoryCue"].network_settings
+    spec = BehaviorSpec((ObservationSpec((2,)),), ActionSpec(discrete_branches=(2,)))
+    net = ActorCritic(spec, settings, ["extrinsic"])
+    assert (net.memory_size, net.sequence_length) == (12, 4)
+    policy = Policy(spec, net, torch.device("cpu"))
+    steps = DecisionSteps(obs=[np.zeros((2, 2), np.float32)], reward=np.zeros(2, np.float32), agent_id=np.arange(2))
+    info = policy.act(steps)
+    assert info.next_memories is not None and info.next_memories.shape == (2, 12)
