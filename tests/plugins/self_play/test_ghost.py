@@ -90,12 +90,15 @@ def test_opponents_act_with_a_snapshot_while_the_learning_team_uses_the_current_
             parameter.add_(torch.randn_like(parameter))
     ghost.policy.deterministic = True
     decisions, _ = Pong(64, seed=4).reset()["Pong"]
+    undriven = ghost.policy.act(decisions).action.discrete[:, 0]  # rebuilt to act, not driven by a run
+    ghost.ready_to_update()
     chosen = ghost.policy.act(decisions).action.discrete[:, 0]
     snapshot = Policy(Pong.spec, initial, torch.device("cpu"))
     snapshot.deterministic = True
     learner_choice = ghost.learning_policy.act(decisions).action.discrete[:, 0]
     snapshot_choice = snapshot.act(decisions).action.discrete[:, 0]
     team = decisions.teams()
+    assert np.array_equal(undriven, learner_choice)
     assert np.array_equal(chosen[team == 0], learner_choice[team == 0])
     assert np.array_equal(chosen[team == 1], snapshot_choice[team == 1])
     assert not np.array_equal(learner_choice, snapshot_choice)  # the test can tell them apart

@@ -63,6 +63,10 @@ class GhostTrainer(Trainer):
     ``swap_steps``, the next team learning every ``team_change`` steps (see
     :class:`~mlx_self_play.settings.SelfPlaySettings`). Counters, updates and checkpoints are
     the wrapped trainer's, with the snapshot window and ratings added under ``self_play``.
+
+    Teams play against each other once the controller drives the ghost (its first
+    :meth:`ready_to_update` call); a trainer rebuilt from a checkpoint to act (``mlx eval``,
+    ``mlx record``, a teacher) acts with the learning policy for every agent, as in inference.
     """
 
     def __init__(self, trainer: Trainer, context: TrainerContext, settings: SelfPlaySettings) -> None:
@@ -90,6 +94,7 @@ class GhostTrainer(Trainer):
         self._last_ids: np.ndarray | None = None
         self._stale: set[int] = set()  # agents whose next trajectory began under the previous learning team
         self._next_save = self._next_swap = self._next_team_change = 0
+        self._driven = False  # set by the controller's first ready_to_update call
         self._schedule(start=True)
 
     # -- the wrapped trainer's counters are the ghost's ----------------------------------------
@@ -163,7 +168,8 @@ class GhostTrainer(Trainer):
             self.inner.process_trajectories(learning)
 
     def ready_to_update(self) -> bool:
-        """When the wrapped trainer is."""
+        """When the wrapped trainer is (the first call also starts the teams' split)."""
+        self._driven = True
         return self.inner.ready_to_update()
 
     def update(self) -> None:
@@ -247,6 +253,8 @@ class GhostTrainer(Trainer):
             self._team_of.update(zip(ids.tolist(), teams.tolist()))
             self._teams_seen.update(teams.tolist())
             self._last_ids = ids.copy()
+        if not self._driven:
+            return learner.act(steps)
         self._schedule()
         learning = teams == self.learning_team
         if learning.all():
