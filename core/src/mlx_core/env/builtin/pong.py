@@ -13,7 +13,7 @@ Every copy holds two agents of the behavior ``Pong``, ids ``2 i`` (team 0) and `
 side, so one policy plays either team: [own paddle y, opponent paddle y, ball y, ball
 distance to its own end, ball moving towards it (+1) or away (-1), ball vertical direction],
 all scaled to [-1, 1]. A paddle that follows the ball never misses; a random one misses
-about half of the balls it receives.
+about two thirds of the balls it receives.
 """
 
 from __future__ import annotations
