@@ -77,9 +77,10 @@ def test_each_task_is_one_behavior_named_after_it():
         env = factory(4, 0, {})
         assert list(env.specs) == [name]
         decisions, terminal = env.reset()[name]
-        assert decisions.agent_id.tolist() == [0, 1, 2, 3]
+        agents = 4 * env.specs[name].num_teams  # a competitive task has an agent per team in each copy
+        assert decisions.agent_id.tolist() == list(range(agents))
         assert decisions.obs[0].dtype == np.float32
-        assert decisions.obs[0].shape == (4, *env.specs[name].observation_specs[0].shape)
+        assert decisions.obs[0].shape == (agents, *env.specs[name].observation_specs[0].shape)
         assert len(terminal) == 0
 
 

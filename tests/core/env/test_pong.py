@@ -21,6 +21,7 @@ from mlx_core.env.remote.codec import (
     specs_to_proto,
 )
 from mlx_core.env.workers import make_pool
+from mlx_core.errors import EnvError
 from mlx_core.proto import mlx_env_pb2 as pb
 from tests.core.env.test_remote_server import Server, connect
 
@@ -154,3 +155,8 @@ def test_pong_served_over_grpc_keeps_its_teams(tmp_path: Path) -> None:
             env.close()
     finally:
         server.kill()
+
+
+def test_an_unknown_parameter_is_refused() -> None:
+    with pytest.raises(EnvError, match="'Pong' has no parameter speed; its parameters are height, length"):
+        Pong(1).set_parameters({"speed": 2.0})

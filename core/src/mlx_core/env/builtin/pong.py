@@ -32,6 +32,7 @@ from mlx_core.env.base import (
     StepResult,
     TerminalSteps,
 )
+from mlx_core.errors import EnvError
 
 
 class Pong(Environment):
@@ -82,8 +83,15 @@ class Pong(Environment):
         self.rng = np.random.default_rng(seed if seed >= 0 else None)
 
     def set_parameters(self, parameters: dict[str, float]) -> None:
-        """Update the known parameters (others are ignored) for each copy's next episode."""
-        self._parameters.update({k: float(v) for k, v in parameters.items() if k in self.defaults})
+        """Update parameters for each copy's next episode; a name Pong does not have is an
+        :class:`EnvError`, as for every built-in task."""
+        unknown = sorted(set(parameters) - set(self.defaults))
+        if unknown:
+            raise EnvError(
+                f"The built-in environment {self.name!r} has no parameter {', '.join(unknown)}; its parameters "
+                f"are {', '.join(self.defaults)}. Rename or remove it in environment_parameters."
+            )
+        self._parameters.update({k: float(v) for k, v in parameters.items()})
 
     def reset(self) -> StepResult:
         """Serve a new ball in every copy."""
