@@ -241,7 +241,7 @@ class GhostTrainer(Trainer):
         self.pool.record(game_score(final, trajectory.interrupted))
         self.context.record(ELO_KEY, self.pool.elo)
 
-    def _act(self, steps: DecisionSteps, deterministic: bool) -> ActionInfo:
+    def _act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent: the learning team's from the learning policy, the others' from the opponent."""
         learner = self.learning_policy
         inference = self.context.options.checkpoint_settings.inference
@@ -288,7 +288,7 @@ class GhostPolicy(Policy):
 
     def act(self, steps: DecisionSteps) -> ActionInfo:
         """Actions for every agent in ``steps``, each from its team's policy."""
-        return self._ghost._act(steps, self.deterministic)
+        return self._ghost._act(steps)
 
     def end_episodes(self, agent_ids: np.ndarray) -> None:
         """Both parts forget the memories of agents whose episode ended."""
