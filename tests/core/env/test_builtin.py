@@ -163,7 +163,7 @@ def test_same_seed_gives_the_same_episodes(name):
 def test_parameters_apply_at_the_next_episode():
     env = Goal1DDiscrete(2, 0)
     decisions, _ = env.reset()["Goal1DDiscrete"]
-    env.set_parameters({"step_size": 0.5, "unrelated": 1.0})
+    env.set_parameters({"step_size": 0.5})
     lengths = []
     for step in range(1, 10):
         decisions, terminal = env.step({"Goal1DDiscrete": goal_seeker(decisions)})["Goal1DDiscrete"]
