@@ -11,11 +11,12 @@ import torch
 
 from mlx_core.config.loader import load_run_options
 from mlx_core.config.settings import MemorySettings, NetworkSettings
-from mlx_core.env.base import ActionSpec, BehaviorSpec, DecisionSteps, ObservationSpec
+from mlx_core.env.base import ActionSpec, ActionTuple, BehaviorSpec, DecisionSteps, ObservationSpec, TerminalSteps
 from mlx_core.errors import ConfigError, MlxError
 from mlx_core.networks.actor_critic import ActorCritic
 from mlx_core.training.agent_memories import AgentMemories
-from mlx_core.training.policy import Policy
+from mlx_core.training.agent_processor import AgentProcessor
+from mlx_core.training.policy import ActionInfo, Policy
 
 SPEC = BehaviorSpec((ObservationSpec((3,)), ObservationSpec((6, 6, 1))), ActionSpec(continuous_size=1, discrete_branches=(3,)))
 
@@ -120,3 +121,26 @@ def test_the_references_flat_use_recurrent_builds_a_recurrent_policy(tmp_path: P
     steps = DecisionSteps(obs=[np.zeros((2, 2), np.float32)], reward=np.zeros(2, np.float32), agent_id=np.arange(2))
     info = policy.act(steps)
     assert info.next_memories is not None and info.next_memories.shape == (2, 12)
+
+
+def test_trajectories_carry_each_steps_memory_and_the_one_after_across_store_growth() -> None:
+    spec = BehaviorSpec((ObservationSpec((1,)),), ActionSpec(discrete_branches=(2,)))
+    processor = AgentProcessor(spec, time_horizon=10, n_values=1, on_episodes=lambda r, n: None)
+    ids = np.arange(20)  # more agents than the store's first 8 slots
+    for t in range(3):
+        steps = DecisionSteps(obs=[np.full((20, 1), t, np.float32)], reward=np.zeros(20, np.float32), agent_id=ids)
+        processor.add_rewards(steps)
+        before = (100 * ids + t)[:, None].repeat(2, 1).astype(np.float32)  # agent and step in each memory
+        action = ActionTuple(continuous=np.zeros((20, 0), np.float32), discrete=np.zeros((20, 1), np.int64))
+        info = ActionInfo(action, action, np.zeros(20, np.float32), np.zeros((20, 1), np.float32), before, before + 1)
+        processor.add_actions(steps, info)
+    done = TerminalSteps(
+        obs=[np.full((20, 1), 3, np.float32)], reward=np.ones(20, np.float32), agent_id=ids, interrupted=np.zeros(20, bool)
+    )
+    trajectories = processor.add_terminal(done)
+    assert len(trajectories) == 20
+    for traj in trajectories:
+        agent = traj.agent_id
+        assert traj.memories is not None and traj.next_memory is not None
+        np.testing.assert_array_equal(traj.memories[:, 0], [100 * agent, 100 * agent + 1, 100 * agent + 2])
+        np.testing.assert_array_equal(traj.next_memory, [[100 * agent + 3] * 2])
