@@ -94,8 +94,16 @@ def test_unknown_environment_suggests_a_gymnasium_id(mlx) -> None:
     assert_one_paragraph_error(mlx("run", "--env", "CartPol-v1", "--run-id", "e"), "CartPole-v1")
 
 
-def test_flag_of_a_later_feature_says_what_provides_it(mlx) -> None:
-    assert_one_paragraph_error(mlx("run", "--env", "Goal1DDiscrete", "--curriculum", "c.yaml"), "mlx-curriculum")
+def test_curriculum_without_its_plugin_says_what_to_install(tmp_path: Path, mlx) -> None:
+    (tmp_path / "c.json").write_text(
+        '{"measure": "reward", "thresholds": [0.5], "min_lesson_length": 100, "signal_smoothing": true,'
+        ' "parameters": {"step_size": [0.5, 0.2]}}'
+    )
+    proc = mlx("run", "--env", "Goal1DDiscrete", "--curriculum", "c.json", without=("mlx-curriculum",))
+    assert_one_paragraph_error(proc, "pip install mlx-curriculum")
+
+
+def test_inference_without_a_run_to_load_says_what_to_add(mlx) -> None:
     assert_one_paragraph_error(mlx("run", "--env", "Goal1DDiscrete", "--inference"), "--inference")
 
 
@@ -118,12 +126,3 @@ def test_config_upgrade_writes_a_file_that_loads_the_same(tmp_path: Path, mlx) -
     new_text = (tmp_path / "new.yaml").read_text()
     assert "trainer: ppo" in new_text and "trainer_type" not in new_text
     assert load_run_options(tmp_path / "new.yaml") == load_run_options(tmp_path / old)
-
-
-def test_environment_parameters_are_refused_until_they_are_applied(tmp_path: Path, mlx) -> None:
-    name = write(
-        tmp_path,
-        "behaviors:\n  Goal1DDiscrete: {max_steps: 100}\nenvironment_parameters:\n  step_size: 0.1\n",
-    )
-    assert_one_paragraph_error(mlx("run", name, "--env", "Goal1DDiscrete"), "environment_parameters")
-    assert not (tmp_path / "results").exists()
