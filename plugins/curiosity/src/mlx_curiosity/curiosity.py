@@ -66,14 +66,18 @@ class CuriositySignal(IntrinsicSignal):
         predicted = self.forward_model(torch.cat([encoding, actions], dim=1))
         return 0.5 * (predicted - next_encoding).square().sum(dim=1)
 
+    def _encode_pair(self, obs: list[torch.Tensor], next_obs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encodings of ``obs`` and ``next_obs`` (n rows each), in one pass of the encoder: on
+        small networks each call costs more than its rows."""
+        both = self.encoder([torch.cat([o, n]) for o, n in zip(obs, next_obs)])
+        return both[: len(both) // 2], both[len(both) // 2 :]
+
     def evaluate(self, batch: dict[str, Any]) -> np.ndarray:
         """``strength`` times the forward model's error at each step (T,)."""
         _, _, actions = self._actions(batch)
-        encoder = self.encoder
         with torch.inference_mode():
-            error = self._forward_error(
-                encoder(self.tensors(batch["obs"])), encoder(self.tensors(batch["next_obs"])), actions
-            )
+            encoding, next_encoding = self._encode_pair(self.tensors(batch["obs"]), self.tensors(batch["next_obs"]))
+            error = self._forward_error(encoding, next_encoding, actions)
         return error.cpu().numpy().astype(np.float32) * self.strength
 
     def _inverse_loss(self, logits: torch.Tensor, continuous: torch.Tensor, discrete: torch.Tensor) -> torch.Tensor:
@@ -90,19 +94,17 @@ class CuriositySignal(IntrinsicSignal):
         """One pass over ``batch`` in minibatches; returns the mean forward and inverse losses."""
         obs, next_obs = self.tensors(batch["obs"]), self.tensors(batch["next_obs"])
         continuous, discrete, actions = self._actions(batch)
-        encoder = self.encoder
-        encoder.update_normalizer(obs)
-        forward_losses, inverse_losses = [], []
+        self.encoder.update_normalizer(obs)
+        losses = []  # (forward, inverse) per minibatch, detached, read once at the end
         for idx in self.minibatches(len(actions)):
-            encoding = encoder([o[idx] for o in obs])
-            next_encoding = encoder([o[idx] for o in next_obs])
+            encoding, next_encoding = self._encode_pair([o[idx] for o in obs], [o[idx] for o in next_obs])
             logits = self.inverse_model(torch.cat([encoding, next_encoding], dim=1))
             inverse_loss = self._inverse_loss(logits, continuous[idx], discrete[idx])
             forward_loss = self._forward_error(encoding, next_encoding, actions[idx]).mean()
             self.step((1 - FORWARD_WEIGHT) * inverse_loss + FORWARD_WEIGHT * forward_loss)
-            forward_losses.append(forward_loss.item())
-            inverse_losses.append(inverse_loss.item())
-        return {"Forward Loss": float(np.mean(forward_losses)), "Inverse Loss": float(np.mean(inverse_losses))}
+            losses.append(torch.stack([forward_loss.detach(), inverse_loss.detach()]))
+        forward_mean, inverse_mean = torch.stack(losses).mean(dim=0).tolist()
+        return {"Forward Loss": forward_mean, "Inverse Loss": inverse_mean}
 
 
 def make_curiosity(

@@ -55,8 +55,8 @@ class RNDSignal(IntrinsicSignal):
         for idx in self.minibatches(len(next_obs[0])):
             loss = self._errors([o[idx] for o in next_obs]).mean()
             self.step(loss)
-            losses.append(loss.item())
-        return {"Loss": float(np.mean(losses))}  # trainers record it as Losses/RND Loss
+            losses.append(loss.detach())
+        return {"Loss": torch.stack(losses).mean().item()}  # trainers record it as Losses/RND Loss
 
 
 def make_rnd(spec: BehaviorSpec, settings: RNDSettings, device: torch.device | None = None, **_: Any) -> RNDSignal:
