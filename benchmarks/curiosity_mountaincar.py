@@ -53,13 +53,14 @@ env_settings: {{env: {env}, num_envs: 16, seed: {seed}}}
 torch_settings: {{device: cpu, num_threads: {threads}}}
 """
 
-# each signal's section; both see normalised observations (MountainCar's velocity is ~1e-2)
+# each signal's section. Both see normalised observations (MountainCar's velocity is ~1e-2).
+# The predictor of a 2-D state learns fast, so its errors, and RND's rewards, are small: a
+# large strength and the default (slow) learning rate keep rarely visited states rewarding.
+SIGNAL_NET = "network_settings: {hidden_units: 64, num_layers: 2, normalize: true}"
 SIGNALS = {
     "ppo": "",
-    "ppo+rnd": "      rnd: {strength: 0.5, gamma: 0.99, encoding_size: 64, learning_rate: 1.0e-3,"
-    " network_settings: {hidden_units: 64, num_layers: 2, normalize: true}}",
-    "ppo+curiosity": "      curiosity: {strength: 0.5, gamma: 0.99, encoding_size: 64, learning_rate: 1.0e-3,"
-    " network_settings: {hidden_units: 64, num_layers: 2, normalize: true}}",
+    "ppo+rnd": f"      rnd: {{strength: 20.0, gamma: 0.99, encoding_size: 64, learning_rate: 1.0e-4, {SIGNAL_NET}}}",
+    "ppo+curiosity": f"      curiosity: {{strength: 2.0, gamma: 0.99, encoding_size: 64, learning_rate: 3.0e-4, {SIGNAL_NET}}}",
 }
 
 
