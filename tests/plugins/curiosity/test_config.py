@@ -25,4 +25,7 @@ def test_signal_sections_report_every_problem_with_its_line(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr
     assert "reward_signals.curiosity.encoding_size (line 6): expected an integer, got 'big'" in proc.stderr
     assert "reward_signals.curiosity.strenght (line 6): unknown key 'strenght'; did you mean 'strength'?" in proc.stderr
-    assert "reward_signals.rnd (line 7): the curiosity and rnd networks have no memory; remove network_settings.memory" in proc.stderr
+    assert (
+        "reward_signals.rnd (line 7): the curiosity and rnd networks have no memory; remove network_settings.memory"
+        in proc.stderr
+    )
