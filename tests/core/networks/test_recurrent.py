@@ -51,15 +51,20 @@ def test_training_on_padded_sequences_equals_acting_step_by_step(shared: bool) -
     steps = 6  # one sequence of 4 and one of 2 real steps padded to 4
     obs = [torch.randn(steps, 3), torch.rand(steps, 6, 6, 1)]
     continuous, discrete = torch.randn(steps, 1), torch.randint(0, 3, (steps, 1))
-    memory = torch.randn(1, 8)
+    assert net.memory_size == (8 if shared else 16)  # a separate critic has an LSTM of its own
+    assert net.actor_memory_size == 8
+    memory = torch.randn(1, net.memory_size)
     start_memories, expected_log_probs, expected_values = [], [], []
     for t in range(steps):
         if t % 4 == 0:
             start_memories.append(memory)
-        features, next_memory = net.actor_features_recurrent([o[t : t + 1] for o in obs], memory)
+        step_obs = [o[t : t + 1] for o in obs]
+        features, actor_next = net.actor_features_recurrent(step_obs, memory[:, :8])
         log_prob, _ = net.head.evaluate(features, None, continuous[t : t + 1], discrete[t : t + 1])
         expected_log_probs.append(log_prob)
-        expected_values.append(net.critic([o[t : t + 1] for o in obs], memory))
+        expected_values.append(net.critic(step_obs, memory))
+        next_memory = net.act_recurrent(step_obs, None, True, memory)[-1].clone()  # out of inference mode
+        torch.testing.assert_close(next_memory[:, :8], actor_next)  # the actor's part comes first
         memory = next_memory
     valid = torch.tensor([True] * 6 + [False] * 2)
     padded = [torch.cat([o, torch.full((2, *o.shape[1:]), 9.0)]) for o in obs]  # padding of any value
@@ -116,11 +121,11 @@ def test_the_references_flat_use_recurrent_builds_a_recurrent_policy(tmp_path: P
     settings = load_run_options(config).behaviors["MemoryCue"].network_settings
     spec = BehaviorSpec((ObservationSpec((2,)),), ActionSpec(discrete_branches=(2,)))
     net = ActorCritic(spec, settings, ["extrinsic"])
-    assert (net.memory_size, net.sequence_length) == (12, 4)
+    assert (net.actor_memory_size, net.memory_size, net.sequence_length) == (12, 24, 4)
     policy = Policy(spec, net, torch.device("cpu"))
     steps = DecisionSteps(obs=[np.zeros((2, 2), np.float32)], reward=np.zeros(2, np.float32), agent_id=np.arange(2))
     info = policy.act(steps)
-    assert info.next_memories is not None and info.next_memories.shape == (2, 12)
+    assert info.next_memories is not None and info.next_memories.shape == (2, 24)
 
 
 def test_trajectories_carry_each_steps_memory_and_the_one_after_across_store_growth() -> None:

@@ -10,8 +10,9 @@ them, deterministic and sampled:
   (the graph holds its own random ops), as the agent acted while training.
 
 A recurrent policy (``network_settings.memory``) also takes ``recurrent_in`` (batch,
-memory_size) float32, each agent's memory (zeros at an episode's start), and returns
-``recurrent_out``, the memory to feed at the agent's next step (the names ML-Agents uses).
+memory_size) float32, each agent's memory (zeros at an episode's start; the actor's LSTM only,
+a separate critic's is left out), and returns ``recurrent_out``, the memory to feed at the
+agent's next step (the names ML-Agents uses).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def export_onnx(policy: Policy, path: Path) -> Path:
         ["discrete_actions"] if spec.action_spec.is_discrete else []
     )
     output_names = kinds + [f"stochastic_{kind}" for kind in kinds]
-    if policy.memory_size:
-        dummy.append(torch.zeros(1, policy.memory_size))
+    if policy.memory_size:  # the actor's memory only (a separate critic's is not needed to act)
+        dummy.append(torch.zeros(1, getattr(policy.network, "actor_memory_size", policy.memory_size)))
         input_names.append("recurrent_in")
         output_names.append("recurrent_out")
     out = Path(str(path) + ".onnx")

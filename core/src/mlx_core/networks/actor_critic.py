@@ -30,8 +30,10 @@ class ActorCritic(nn.Module):
     ``shared=True`` the actor and the critic use one body (ML-Agents' ``shared_critic``).
 
     With ``settings.memory`` an LSTM (:class:`MemoryLSTM`) sits between the encoder and the
-    bodies, shared by actor and critic; ``memory_size`` is then > 0 and the ``*_recurrent``
-    methods and the ``memories`` arguments carry each agent's memory (n, memory_size).
+    actor's body, and the critic's body reads the same LSTM (``shared``) or one of its own;
+    ``memory_size`` (all of an agent's memory, both LSTMs') is then > 0, ``actor_memory_size``
+    is the actor's part (what an exported model carries), and the ``*_recurrent`` methods and
+    the ``memories`` arguments carry each agent's memory (n, memory_size).
     """
 
     def __init__(
@@ -42,11 +44,12 @@ class ActorCritic(nn.Module):
         self.value_heads = list(value_heads)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
         self.memory: MemoryLSTM | None = None
-        self.memory_size, self.sequence_length = 0, 1
+        self.memory_size, self.actor_memory_size, self.sequence_length = 0, 0, 1
         body_in = self.encoder.out_size
         if settings.memory is not None:
-            self.memory = MemoryLSTM(body_in, settings.memory.memory_size)
-            self.memory_size, self.sequence_length = settings.memory.memory_size, settings.memory.sequence_length
+            self.memory = MemoryLSTM(body_in, settings.memory.memory_size, separate_critic=not shared)
+            self.memory_size, self.actor_memory_size = self.memory.stored_size, self.memory.memory_size
+            self.sequence_length = settings.memory.sequence_length
             body_in = self.memory.out_size
         n_bodies = 1 if shared else 2
         self.critic_body = 0 if shared else 1
@@ -70,15 +73,16 @@ class ActorCritic(nn.Module):
         features = self.encoder(obs)
         if self.memory is not None:
             assert memories is not None, "a recurrent network's critic needs the memories"
-            features = self.memory.step(features, memories)[0]
+            features = self.memory.step_critic(features, memories)
         return self._values(self.bodies.tower(features, self.critic_body))
 
     def actor_features_recurrent(
         self, obs: list[torch.Tensor], memories: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`actor_features` of a recurrent network: (features, new memories)."""
+        """:meth:`actor_features` of a recurrent network from the actor's memories (n,
+        actor_memory_size): (features, the actor's new memories)."""
         assert self.memory is not None
-        features, new_memories = self.memory.step(self.encoder(obs), memories)
+        features, new_memories = self.memory.step_actor(self.encoder(obs), memories)
         return self.bodies.tower(features, ACTOR), new_memories
 
     def evaluate(
@@ -102,7 +106,7 @@ class ActorCritic(nn.Module):
         if self.memory is not None:
             assert memories is not None and valid is not None, "a recurrent network evaluates sequences"
             # padding follows the real steps of a sequence, so it never reaches their outputs
-            features = self.memory.sequences(features, memories)[valid]
+            features = self.memory.sequences(features, memories, valid)
         bodies = self.bodies.forward(features)
         log_probs, entropy = self.head.evaluate(bodies[ACTOR], mask, continuous, discrete, with_entropy)
         return log_probs, entropy, self._values(bodies[self.critic_body])

@@ -46,10 +46,10 @@ def tower_forward(x: torch.Tensor, weights: list[torch.Tensor], biases: list[tor
 def stacked_forward(
     x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], activation: str, n: int, detach: bool
 ) -> torch.Tensor:
-    """``n`` MLPs on one input (batch, in) as batched products: weights (n, in, hidden) and
-    biases (n, 1, hidden) per layer; returns (n, batch, hidden). ``detach`` uses the weights as
-    constants."""
-    h = x.expand(n, x.shape[0], x.shape[1])
+    """``n`` MLPs on one input (batch, in), or each on its own (n, batch, in), as batched
+    products: weights (n, in, hidden) and biases (n, 1, hidden) per layer; returns (n, batch,
+    hidden). ``detach`` uses the weights as constants."""
+    h = x if x.dim() == 3 else x.expand(n, x.shape[0], x.shape[1])
     for i in range(len(weights)):
         weight, bias = weights[i], biases[i]
         if detach:
@@ -108,9 +108,10 @@ class Towers(nn.Module):
         return stacked_forward(x, self.weights, self.biases, self.activation_name, self.n, detach)
 
     def forward(self, x: torch.Tensor, detach: bool = False) -> list[torch.Tensor]:
-        """Every tower's output, each (batch, hidden)."""
+        """Every tower's output, each (batch, hidden); ``x`` is one input (batch, in) for all
+        towers or one per tower (n, batch, in)."""
         if self.layers == 0:
-            return [x] * self.n
+            return list(x.unbind(0)) if x.dim() == 3 else [x] * self.n
         if self.n == 1:
             return [self.tower(x, 0, detach)]
         return list(self.stacked(x, detach).unbind(0))

@@ -118,11 +118,12 @@ class SACNetwork(nn.Module):
         self.signals = list(signals)
         self.encoder = ObservationEncoder(spec.observation_specs, settings)
         self.memory: MemoryLSTM | None = None
-        self.memory_size, self.sequence_length = 0, 1
+        self.memory_size, self.actor_memory_size, self.sequence_length = 0, 0, 1
         feature_size = self.encoder.out_size
         if settings.memory is not None:
             self.memory = MemoryLSTM(feature_size, settings.memory.memory_size)
-            self.memory_size, self.sequence_length = settings.memory.memory_size, settings.memory.sequence_length
+            self.memory_size = self.actor_memory_size = settings.memory.memory_size
+            self.sequence_length = settings.memory.sequence_length
             feature_size = self.memory.out_size
         self.actor_body = Towers(feature_size, settings.hidden_units, settings.num_layers, settings.activation, n=1, init=INIT)
         self.head = SquashedActionHead(self.actor_body.out_size, spec.action_spec)
@@ -156,14 +157,14 @@ class SACNetwork(nn.Module):
         if self.memory is None:
             return features
         assert memories is not None and valid is not None, "a recurrent network reads sequences"
-        return self.memory.sequences(features, memories)[valid]
+        return self.memory.sequences(features, memories, valid)
 
     def actor_features_recurrent(
         self, obs: list[torch.Tensor], memories: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`actor_features` of a recurrent network: (features, new memories)."""
         assert self.memory is not None
-        features, new_memories = self.memory.step(self.encoder(obs), memories)
+        features, new_memories = self.memory.step_actor(self.encoder(obs), memories)
         return self.actor_body.tower(features, 0), new_memories
 
     @torch.inference_mode()
