@@ -168,14 +168,17 @@ def critic_targets(
 
 def critic_losses(
     features: Tensor, continuous: Tensor, discrete: Tensor, q_target: Tensor, critics: Critics, offsets: Tensor
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Both critics' squared errors against the targets, back-propagated; returns the two
-    losses (detached)."""
+    losses and the mean of the two critics' Q of the batch's actions per signal (signals,),
+    the value estimate of each reward signal (all detached)."""
     q1, q2 = twin_q(features, continuous, critics, False)
-    q1_loss = 0.5 * (taken(q1, discrete, offsets) - q_target).square().mean()
-    q2_loss = 0.5 * (taken(q2, discrete, offsets) - q_target).square().mean()
+    q1_taken, q2_taken = taken(q1, discrete, offsets), taken(q2, discrete, offsets)
+    q1_loss = 0.5 * (q1_taken - q_target).square().mean()
+    q2_loss = 0.5 * (q2_taken - q_target).square().mean()
     torch.autograd.backward([q1_loss + q2_loss])
-    return q1_loss.detach(), q2_loss.detach()
+    q_means = (0.5 * (q1_taken + q2_taken)).detach().mean(0)
+    return q1_loss.detach(), q2_loss.detach(), q_means
 
 
 def actor_losses(

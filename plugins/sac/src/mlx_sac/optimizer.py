@@ -36,8 +36,18 @@ class SACOptimizer:
     random draws are made up front, so a seed gives the same update either way.
     """
 
-    def __init__(self, network: SACNetwork, hp: SACSettings, gammas: list[float], compiled: bool = True) -> None:
+    def __init__(
+        self,
+        network: SACNetwork,
+        hp: SACSettings,
+        gammas: list[float],
+        compiled: bool = True,
+        labels: list[str] | None = None,
+    ) -> None:
         self.network = network
+        # each signal's word in ``Policy/<label> Value Estimate`` (core's ``signal_label``);
+        # None: the network's signal names capitalised
+        self.labels = labels if labels is not None else [name.capitalize() for name in network.signals]
         self.hp = hp
         spec = network.spec.action_spec
         device = next(network.parameters()).device
@@ -175,13 +185,18 @@ class SACOptimizer:
         """An update's losses, entropy coefficients and entropy as TensorBoard names them."""
         c = self.network.head.continuous_size
         entropy_c = -log_prob.mean() if c else log_prob.new_zeros(())
-        stats = torch.stack([*critic_losses, policy_loss, entropy_c]).tolist()
+        q1_loss, q2_loss, q_means = critic_losses
+        # one read of the device for every number (the Q means are one per signal)
+        stats = torch.cat([torch.stack([q1_loss, q2_loss, policy_loss, entropy_c]), q_means]).tolist()
         out = {
             "Losses/Q1 Loss": stats[0],
             "Losses/Q2 Loss": stats[1],
             "Losses/Policy Loss": stats[2],
             "Policy/Learning Rate": learning_rate,
         }
+        # each signal's value estimate: the critics' mean Q of the sampled actions for it
+        for label, q_mean in zip(self.labels, stats[4:]):
+            out[f"Policy/{label} Value Estimate"] = q_mean
         if c:
             out["Policy/Continuous Entropy Coeff"] = float(alpha_c)
             out["Policy/Entropy"] = stats[3]

@@ -28,7 +28,12 @@ class SACTrainer(Trainer):
         signals = context.reward_signals
         self.network = SACNetwork(context.spec, context.settings.network_settings, list(signals)).to(context.device)
         self._policy = Policy(context.spec, self.network, context.device)
-        self.optimizer = SACOptimizer(self.network, self.hyperparameters, [s.gamma for s in signals.values()])
+        self.optimizer = SACOptimizer(
+            self.network,
+            self.hyperparameters,
+            [s.gamma for s in signals.values()],
+            labels=[signal_label(name, s) for name, s in signals.items()],
+        )
         memory = (self.network.memory_size, self.network.sequence_length) if self.network.memory_size else None
         self.replay = ReplayBuffer(self.hyperparameters.buffer_size, context.spec, len(signals), memory)
         self.interval, self.updates_per_interval = self.hyperparameters.interval_and_updates
