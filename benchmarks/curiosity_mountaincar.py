@@ -12,6 +12,12 @@ episodes, the steps until that mean first reached -160, environment steps per se
 to last environment step) and each signal's steps/s as a share of PPO's on the same seed.
 ``--jsonl`` appends each run's result as one JSON line as soon as it finishes, so a long
 benchmark that is cut short still leaves its finished runs behind.
+
+    python benchmarks/curiosity_mountaincar.py --speed-only --rounds 3 --steps 30000
+
+measures only the cost: the variants of one seed alternate, round after round, so that the
+load of a shared machine falls on all of them alike, and the table gives each variant's median
+steps/s and CPU seconds (of its process, over the whole run) and the signals' share of PPO's.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -67,7 +74,9 @@ SIGNALS = {
 def run_variant(env_id: str, variant: str, seed: int, steps: int, threads: int) -> dict:
     """Train one variant with mlx's real controller under the episode clock."""
     config = CONFIG.format(env=env_id, signal=SIGNALS[variant], steps=steps, seed=seed, threads=threads)
-    return measure(lambda: train_mlx(config), THRESHOLD, WINDOW)
+    cpu = time.process_time()
+    result = measure(lambda: train_mlx(config), THRESHOLD, WINDOW)
+    return {**result, "cpu": time.process_time() - cpu}  # this process's CPU seconds, all threads
 
 
 def table(results: list[dict], steps: int) -> str:
@@ -93,6 +102,29 @@ def table(results: list[dict], steps: int) -> str:
     return "\n".join(lines) + f"\n\n{steps:,} environment steps per run."
 
 
+def speed_table(results: list[dict], steps: int) -> str:
+    """Median steps/s and CPU seconds per variant over the rounds, and each one's extra cost
+    over PPO's: the drop in steps/s and the extra CPU time per step."""
+    lines = [
+        "| variant | rounds | env steps/s (median) | steps/s vs PPO | CPU s per run (median) | CPU time vs PPO |",
+        "|---|---|---|---|---|---|",
+    ]
+    medians = {}
+    for variant in SIGNALS:
+        runs = [r for r in results if r["variant"] == variant]
+        if runs:
+            medians[variant] = (
+                statistics.median(r["sps"] for r in runs),
+                statistics.median(r["cpu"] for r in runs),
+                len(runs),
+            )
+    base_sps, base_cpu, _ = medians.get("ppo", (float("nan"), float("nan"), 0))
+    for variant, (sps, cpu, n) in medians.items():
+        lines.append(f"| {variant} | {n} | {sps:,.0f} | {sps / base_sps:.0%} | {cpu:.1f} | {cpu / base_cpu - 1:+.0%} |")
+    rounds = "; ".join(f"{r['variant']} {r['sps']:,.0f}/s {r['cpu']:.1f} s" for r in results)
+    return "\n".join(lines) + f"\n\n{steps:,} environment steps per run, in run order: {rounds}."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -101,9 +133,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
     parser.add_argument("--jsonl", type=Path, help="append each finished run here as one JSON line")
+    parser.add_argument("--speed-only", action="store_true", help="alternate the variants of the first seed")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant with --speed-only")
     args = parser.parse_args()
 
     results = []
+    if args.speed_only:
+        seed = args.seeds[0]
+        for _ in range(args.rounds):
+            for variant in args.variants:
+                r = run_isolated(run_variant, "MountainCar-v0", args.threads, variant, seed, args.steps, args.threads)
+                r = {"variant": variant, "seed": seed, "sps": r["steps"] / r["loop"], **r}
+                r.pop("timers", None)
+                results.append(r)
+                print(f"{variant}: {r['sps']:,.0f} steps/s, {r['cpu']:.1f} CPU s", flush=True)
+        text = speed_table(results, args.steps)
+        print("\n" + text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return
     for seed in args.seeds:  # seed-major: a benchmark cut short has every variant of its first seeds
         for variant in args.variants:
             r = run_isolated(run_variant, "MountainCar-v0", args.threads, variant, seed, args.steps, args.threads)

@@ -74,8 +74,8 @@ class CuriositySignal(IntrinsicSignal):
 
     def evaluate(self, batch: dict[str, Any]) -> np.ndarray:
         """``strength`` times the forward model's error at each step (T,)."""
-        _, _, actions = self._actions(batch)
         with torch.inference_mode():
+            _, _, actions = self._actions(batch)
             encoding, next_encoding = self._encode_pair(self.tensors(batch["obs"]), self.tensors(batch["next_obs"]))
             error = self._forward_error(encoding, next_encoding, actions)
         return error.cpu().numpy().astype(np.float32) * self.strength
@@ -96,8 +96,17 @@ class CuriositySignal(IntrinsicSignal):
         continuous, discrete, actions = self._actions(batch)
         self.encoder.update_normalizer(obs)
         losses = []  # (forward, inverse) per minibatch, detached, read once at the end
+        features = None
+        if self.encoder.fixed_features:  # vector observations: normalised once, not per minibatch
+            with torch.no_grad():
+                features = self.encoder.observations([torch.cat([o, n]) for o, n in zip(obs, next_obs)])
+            features = torch.stack(features.chunk(2))  # (2, T, features): step and next step
         for idx in self.minibatches(len(actions)):
-            encoding, next_encoding = self._encode_pair([o[idx] for o in obs], [o[idx] for o in next_obs])
+            if features is not None:
+                pair = self.encoder.head(features[:, idx])
+                encoding, next_encoding = pair[0], pair[1]
+            else:
+                encoding, next_encoding = self._encode_pair([o[idx] for o in obs], [o[idx] for o in next_obs])
             logits = self.inverse_model(torch.cat([encoding, next_encoding], dim=1))
             inverse_loss = self._inverse_loss(logits, continuous[idx], discrete[idx])
             forward_loss = self._forward_error(encoding, next_encoding, actions[idx]).mean()

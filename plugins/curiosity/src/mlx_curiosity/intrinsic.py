@@ -12,7 +12,11 @@ from mlx_core.env.base import BehaviorSpec
 from mlx_core.rewards.base import RewardSignal
 from mlx_curiosity.settings import IntrinsicSettings
 
-MINIBATCH_SIZE = 64  # steps per gradient step; one pass over the experience of each update
+# steps per gradient step; one pass over the experience of each update. Kept small on purpose:
+# tried at 128 and 256 (fewer, larger steps), RND with the same learning rate no
+# longer found the sparse corridor's goal in the tests' budget; the cost is cut instead by
+# fused Adam and by computing the parts that are fixed within an update once per batch.
+MINIBATCH_SIZE = 64
 
 
 class IntrinsicSignal(RewardSignal):
@@ -32,7 +36,8 @@ class IntrinsicSignal(RewardSignal):
         """Move the networks to the device and create the optimizer and the generator."""
         self.networks.to(self.device)
         trainable = [p for p in self.networks.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.learning_rate)
+        # fused: one kernel for every parameter instead of a few small ones per tensor
+        self.optimizer = torch.optim.Adam(trainable, lr=self.settings.learning_rate, fused=True)
         self.generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
 
     def tensors(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:

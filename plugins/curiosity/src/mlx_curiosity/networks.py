@@ -48,8 +48,19 @@ class StateEncoder(nn.Module):
         self.bounded = bounded
 
     def forward(self, obs: list[torch.Tensor]) -> torch.Tensor:
-        encoding = self.mlp(self.observations(obs))
+        return self.head(self.observations(obs))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """The encoding of ``self.observations``' output: the trained part of a vector-only
+        encoder, whose observation part (a normaliser) is fixed within an update."""
+        encoding = self.mlp(features)
         return torch.tanh(encoding) if self.bounded else encoding
+
+    @property
+    def fixed_features(self) -> bool:
+        """True when ``self.observations`` has nothing to train (no images), so an update can
+        compute its output once for the whole batch and train :meth:`head` on its rows."""
+        return not any(p.requires_grad for p in self.observations.parameters())
 
     def update_normalizer(self, obs: list[torch.Tensor]) -> None:
         """Feed new observations into the running statistics (no-op without ``normalize``)."""

@@ -51,9 +51,13 @@ class RNDSignal(IntrinsicSignal):
         next_obs = self.tensors(batch["next_obs"])
         for network in (self.target, self.predictor):
             network.update_normalizer(next_obs)
+        # the target and its normaliser are fixed for the whole pass: its outputs are read once
+        # for the batch, not once per minibatch (half the forward passes of an update)
+        with torch.no_grad():
+            targets = self.target(next_obs)
         losses = []
-        for idx in self.minibatches(len(next_obs[0])):
-            loss = self._errors([o[idx] for o in next_obs]).mean()
+        for idx in self.minibatches(len(targets)):
+            loss = (self.predictor([o[idx] for o in next_obs]) - targets[idx]).square().mean(dim=1).mean()
             self.step(loss)
             losses.append(loss.detach())
         return {"Loss": torch.stack(losses).mean().item()}  # trainers record it as Losses/RND Loss
