@@ -62,9 +62,10 @@ def test_ppo_with_memory_solves_the_cue_task_across_a_resume(tmp_path: Path) -> 
     resumed.prepare()
     trainer = resumed.trainers["MemoryCue"]
     assert trainer.step == saved["step"] >= 6_000  # continues where the first half stopped
+    restored = trainer.state_dict()["network"]
     for name, tensor in saved["network"].items():
-        assert torch.equal(trainer.network.state_dict()[name], tensor), name  # the LSTM's weights included
-    assert any(name.startswith("memory.") for name in saved["network"])
+        assert torch.equal(restored[name], tensor), name  # the LSTMs' weights included
+    assert any(name.startswith("memory.critic_lstm.") for name in saved["network"])
     resumed.run()
     assert trainer.step >= 12_000
     assert greedy_return(resumed) >= THRESHOLD
