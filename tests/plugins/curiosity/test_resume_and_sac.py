@@ -10,6 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import run_mlx
+from tests.state_equality import assert_same
 
 pytestmark = pytest.mark.slow
 
@@ -36,22 +37,6 @@ SAC = "{batch_size: 32, buffer_size: 2000, buffer_init_steps: 64, train_interval
 def signal_states(path: Path) -> dict:
     """The reward signals' part of a checkpoint."""
     return torch.load(path, weights_only=True)["state"]["reward_signals"]
-
-
-def assert_same(a: object, b: object, where: str) -> None:
-    """Nested dicts/lists of tensors and plain values are exactly equal."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=where)
-    else:
-        assert a == b, where
 
 
 def test_resume_restores_both_signals_exactly(tmp_path: Path) -> None:

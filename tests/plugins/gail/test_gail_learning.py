@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from mlx_core.env.builtin import Goal1DDiscrete
 from mlx_core.plugins.manager import get_plugins
 from tests.conftest import run_mlx
+from tests.state_equality import assert_same
 
 pytestmark = pytest.mark.slow
 
@@ -134,22 +135,6 @@ def test_sac_with_gail_alone_learns_goal1d_continuous(tmp_path: Path, demos: dic
     assert returns[0] < 0.5 and max(returns[-3:]) >= THRESHOLD, returns
     for tag in ("Losses/GAIL Loss", "Policy/GAIL Reward", "Policy/GAIL Expert Estimate", "Losses/Q1 Loss"):
         assert tag in found, f"{tag} missing from {sorted(found)}"
-
-
-def assert_same(a: object, b: object, where: str) -> None:
-    """Nested dicts/lists of tensors and plain values are exactly equal."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=where)
-    else:
-        assert a == b, where
 
 
 def test_resume_restores_discriminator_optimizer_and_beta_exactly(tmp_path: Path, demos: dict[str, Path]) -> None:
