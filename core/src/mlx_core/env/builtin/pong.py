@@ -27,15 +27,14 @@ from mlx_core.env.base import (
     ActionTuple,
     BehaviorSpec,
     DecisionSteps,
-    Environment,
     ObservationSpec,
     StepResult,
     TerminalSteps,
 )
-from mlx_core.errors import EnvError
+from mlx_core.env.builtin.task import BuiltinEnvironment
 
 
-class Pong(Environment):
+class Pong(BuiltinEnvironment):
     """``num_envs`` copies of grid pong, two agents (teams 0 and 1) in each.
 
     Parameters: ``height`` (9), ``length`` (6), ``reach`` (1), ``hit_reward`` (0.1) and
@@ -54,12 +53,9 @@ class Pong(Environment):
     }
 
     def __init__(self, num_envs: int, seed: int = -1, params: dict[str, float] | None = None) -> None:
-        self.num_envs = num_envs
-        self._parameters = dict(self.defaults)
-        self.set_parameters(params or {})
+        super().__init__(num_envs, seed, params)
         self.height = int(self._parameters["height"])
         self.length = int(self._parameters["length"])
-        self.seed(seed)
         n = num_envs
         self._agent_id = np.arange(2 * n, dtype=np.int64)
         self._team_id = np.tile(np.array([0, 1], np.int64), n)
@@ -72,26 +68,6 @@ class Pong(Environment):
         self._max_steps = np.zeros(n, np.int64)
         self._reach = np.zeros(n, np.int64)
         self._hit_reward = np.zeros(n, np.float32)
-
-    @property
-    def specs(self) -> dict[str, BehaviorSpec]:
-        """One behavior, ``Pong``, with two teams."""
-        return {self.name: self.spec}
-
-    def seed(self, seed: int) -> None:
-        """Re-seed the serve generator; a negative seed draws a random one."""
-        self.rng = np.random.default_rng(seed if seed >= 0 else None)
-
-    def set_parameters(self, parameters: dict[str, float]) -> None:
-        """Update parameters for each copy's next episode; a name Pong does not have is an
-        :class:`EnvError`, as for every built-in task."""
-        unknown = sorted(set(parameters) - set(self.defaults))
-        if unknown:
-            raise EnvError(
-                f"The built-in environment {self.name!r} has no parameter {', '.join(unknown)}; its parameters "
-                f"are {', '.join(self.defaults)}. Rename or remove it in environment_parameters."
-            )
-        self._parameters.update({k: float(v) for k, v in parameters.items()})
 
     def reset(self) -> StepResult:
         """Serve a new ball in every copy."""

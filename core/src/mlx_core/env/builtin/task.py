@@ -18,31 +18,22 @@ from mlx_core.env.base import (
 from mlx_core.errors import EnvError
 
 
-class BatchedTask(Environment):
-    """One behavior whose agents are ``num_envs`` independent copies of a numpy task.
+class BuiltinEnvironment(Environment):
+    """What every built-in task shares: one behavior named after the task, a numpy generator,
+    and named parameters (``defaults``) that apply to each copy's next episode.
 
-    Every agent asks for a decision at every step. A copy that ends its episode (terminal,
-    or interrupted at ``max_steps``) is reported in the terminal steps and restarted in the
-    same call. Agent ``i`` keeps id ``i`` from one episode to the next. Parameters (including
-    ``max_steps``) set with :meth:`set_parameters` apply to each copy's next episode.
-    Subclasses set ``name`` and ``spec`` and implement ``_start``, ``_advance`` and ``_observe``.
+    Subclasses set ``name``, ``spec`` and ``defaults``.
     """
 
     name: str
     spec: BehaviorSpec
     defaults: ClassVar[dict[str, float]] = {"max_steps": 30}
 
-    def __init__(
-        self, num_envs: int, seed: int = -1, params: dict[str, float] | None = None
-    ) -> None:
+    def __init__(self, num_envs: int, seed: int = -1, params: dict[str, float] | None = None) -> None:
         self.num_envs = num_envs
         self._parameters = dict(self.defaults)
         self.set_parameters(params or {})
         self.seed(seed)
-        self._agent_id = np.arange(num_envs, dtype=np.int64)
-        self._agent_id.flags.writeable = False  # shared by every result: read-only
-        self._steps = np.zeros(num_envs, np.int64)
-        self._max_steps = np.zeros(num_envs, np.int64)
 
     @property
     def specs(self) -> dict[str, BehaviorSpec]:
@@ -63,6 +54,24 @@ class BatchedTask(Environment):
                 f"are {', '.join(self.defaults)}. Rename or remove it in environment_parameters."
             )
         self._parameters.update({k: float(v) for k, v in parameters.items()})
+
+
+class BatchedTask(BuiltinEnvironment):
+    """One behavior whose agents are ``num_envs`` independent copies of a numpy task.
+
+    Every agent asks for a decision at every step. A copy that ends its episode (terminal,
+    or interrupted at ``max_steps``) is reported in the terminal steps and restarted in the
+    same call. Agent ``i`` keeps id ``i`` from one episode to the next. Parameters (including
+    ``max_steps``) set with :meth:`set_parameters` apply to each copy's next episode.
+    Subclasses set ``name`` and ``spec`` and implement ``_start``, ``_advance`` and ``_observe``.
+    """
+
+    def __init__(self, num_envs: int, seed: int = -1, params: dict[str, float] | None = None) -> None:
+        super().__init__(num_envs, seed, params)
+        self._agent_id = np.arange(num_envs, dtype=np.int64)
+        self._agent_id.flags.writeable = False  # shared by every result: read-only
+        self._steps = np.zeros(num_envs, np.int64)
+        self._max_steps = np.zeros(num_envs, np.int64)
 
     def reset(self) -> StepResult:
         """Start a new episode in every copy."""
@@ -96,9 +105,7 @@ class BatchedTask(Environment):
         self._start(agents)
 
     def _decisions(self, reward: np.ndarray) -> DecisionSteps:
-        return DecisionSteps(
-            obs=self._observe(), reward=reward, agent_id=self._agent_id, action_mask=self._mask()
-        )
+        return DecisionSteps(obs=self._observe(), reward=reward, agent_id=self._agent_id, action_mask=self._mask())
 
     def _mask(self) -> np.ndarray | None:
         """The (num_envs, sum(branches)) action mask, True = allowed; None: nothing masked."""
