@@ -56,16 +56,7 @@ class RolloutBatch:
         order = torch.randperm(n, device=self.advantages.device)
         for start in range(0, n - size + 1, size):
             idx = order[start : start + size]
-            yield RolloutBatch(
-                obs=[o[idx] for o in self.obs],
-                continuous=self.continuous[idx],
-                discrete=self.discrete[idx],
-                masks=None if self.masks is None else self.masks[idx],
-                old_log_probs=self.old_log_probs[idx],
-                old_values=self.old_values[idx],
-                advantages=self.advantages[idx],
-                returns=self.returns[idx],
-            )
+            yield self._take(idx, obs=[o[idx] for o in self.obs])
 
     def _sequence_minibatches(self, size: int) -> Iterator[RolloutBatch]:
         """Shuffled minibatches of whole sequences, ``size // sequence_length`` of them (at least one)."""
@@ -85,19 +76,26 @@ class RolloutBatch:
             rows = (sequences[:, None] * length + offsets).reshape(-1)
             valid = self.valid[rows]
             idx = step_of_row[rows][valid]
-            yield RolloutBatch(
+            yield self._take(
+                idx,
                 obs=[o[rows] for o in self.obs],
-                continuous=self.continuous[idx],
-                discrete=self.discrete[idx],
-                masks=None if self.masks is None else self.masks[idx],
-                old_log_probs=self.old_log_probs[idx],
-                old_values=self.old_values[idx],
-                advantages=self.advantages[idx],
-                returns=self.returns[idx],
                 memories=self.memories[sequences],
                 valid=valid,
                 sequence_length=length,
             )
+
+    def _take(self, idx: torch.Tensor, **extra: Any) -> RolloutBatch:
+        """A batch of the real steps at ``idx``; ``extra`` gives ``obs`` and any sequence fields."""
+        return RolloutBatch(
+            continuous=self.continuous[idx],
+            discrete=self.discrete[idx],
+            masks=None if self.masks is None else self.masks[idx],
+            old_log_probs=self.old_log_probs[idx],
+            old_values=self.old_values[idx],
+            advantages=self.advantages[idx],
+            returns=self.returns[idx],
+            **extra,
+        )
 
     @classmethod
     def from_pending(cls, pending: list[dict[str, Any]], device: torch.device, sequence_length: int = 0) -> RolloutBatch:
