@@ -73,14 +73,7 @@ class Policy:
         if self.memories is not None:
             return self._act_recurrent(steps, self.memories)
         act = self._numpy_act or self._torch_act
-        continuous, discrete, log_probs, values = act(steps.obs, steps.action_mask, self.deterministic)
-        clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
-        return ActionInfo(
-            action=ActionTuple(continuous=continuous, discrete=discrete),
-            env_action=ActionTuple(continuous=clipped, discrete=discrete),
-            log_probs=log_probs,
-            values=values,
-        )
+        return _action_info(*act(steps.obs, steps.action_mask, self.deterministic))
 
     def end_episodes(self, agent_ids: np.ndarray) -> None:
         """The episodes of ``agent_ids`` ended: their next decisions start from a zero memory
@@ -100,14 +93,11 @@ class Policy:
         )
         next_memories = self._numpy(new_memories)
         store.memories[slots] = next_memories
-        continuous = self._numpy(continuous)
-        clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
-        discrete = self._numpy(discrete)
-        return ActionInfo(
-            action=ActionTuple(continuous=continuous, discrete=discrete),
-            env_action=ActionTuple(continuous=clipped, discrete=discrete),
-            log_probs=self._numpy(log_prob),
-            values=None if values is None else self._numpy(values),
+        return _action_info(
+            self._numpy(continuous),
+            self._numpy(discrete),
+            self._numpy(log_prob),
+            None if values is None else self._numpy(values),
             memories=memories,
             next_memories=next_memories,
         )
@@ -129,3 +119,24 @@ class Policy:
     def _numpy(self, tensor: torch.Tensor) -> np.ndarray:
         # on CPU without .cpu(): one dispatch less per tensor and step
         return tensor.numpy() if self.device.type == "cpu" else tensor.cpu().numpy()
+
+
+def _action_info(
+    continuous: np.ndarray,
+    discrete: np.ndarray,
+    log_probs: np.ndarray,
+    values: np.ndarray | None,
+    memories: np.ndarray | None = None,
+    next_memories: np.ndarray | None = None,
+) -> ActionInfo:
+    """The sampled actions as the trainer learns them and, continuous ones clipped to [-1, 1],
+    as the environment receives them."""
+    clipped = np.clip(continuous, -1.0, 1.0) if continuous.size else continuous
+    return ActionInfo(
+        action=ActionTuple(continuous=continuous, discrete=discrete),
+        env_action=ActionTuple(continuous=clipped, discrete=discrete),
+        log_probs=log_probs,
+        values=values,
+        memories=memories,
+        next_memories=next_memories,
+    )
