@@ -20,9 +20,6 @@ from mlx_core.errors import MlxError
 if TYPE_CHECKING:
     from mlx_core.training.controller import TrainerController
 
-# Flags that parse today but whose feature another part of mlx delivers; each says which.
-NOT_YET: dict[str, str] = {}
-
 
 class MlxGroup(click.Group):
     """Turns :class:`MlxError` into one paragraph on stderr and exit status 1, with no traceback."""
@@ -115,9 +112,6 @@ def _run_command(config: Path | None, flags: dict[str, Any]) -> None:
 
     configure_logging(flags["debug"], flags["log_format"])
     plugins = get_plugins()
-    for key, message in NOT_YET.items():
-        if flags.get(key):
-            raise MlxError(message + ".")
     if flags.get("curriculum") or flags.get("lesson") is not None:
         plugins.get("parameter schedule", "curriculum", where="--curriculum/--lesson")
     overrides = _overrides(flags)
