@@ -185,13 +185,10 @@ def _run_controller(controller: TrainerController, run_dir: Path) -> None:
     log.info("run_finished", steps=steps, seconds=round(time.perf_counter() - start, 3), seed=controller.seed,
              stopped_by=controller.stopped_by)
     close_log_file()
-    if controller.stopped_by is not None and cp.inference:
-        click.echo(f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}.")
-    elif controller.stopped_by is not None:
-        click.echo(
-            f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}; "
-            f"checkpoints and models are in {run_dir}. Continue with --resume."
-        )
+    if controller.stopped_by is not None:
+        stopped = f"Stopped by {controller.stopped_by} at step {', '.join(f'{b} {s}' for b, s in steps.items())}"
+        where = "." if cp.inference else f"; checkpoints and models are in {run_dir}. Continue with --resume."
+        click.echo(stopped + where)
 
 
 def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
