@@ -49,6 +49,21 @@ class DemoSteps:
     def __len__(self) -> int:
         return len(self.rewards)
 
+    def acted(self) -> DemoSteps:
+        """The records that carry an action: a record that ends an episode holds the final
+        observation and no action, so it is left out."""
+        keep = ~np.asarray(self.dones, dtype=bool)
+        return DemoSteps(
+            observations=[o[keep] for o in self.observations],
+            continuous_actions=self.continuous_actions[keep],
+            discrete_actions=self.discrete_actions[keep],
+            rewards=self.rewards[keep],
+            dones=self.dones[keep],
+            interrupted=self.interrupted[keep],
+            action_masks=None if self.action_masks is None else self.action_masks[keep],
+            agent_ids=self.agent_ids[keep],
+        )
+
     @classmethod
     def concat(cls, parts: list[DemoSteps]) -> DemoSteps:
         """All records of ``parts`` (at least one, of one spec) in order, as one batch."""

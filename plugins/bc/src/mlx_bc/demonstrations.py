@@ -21,14 +21,9 @@ def load_demo_batch(path: str, spec: BehaviorSpec, key: str, device: torch.devic
     that ends an episode holds the final observation and no action, so it is left out.
     """
     infos, steps = load_demos(path, spec, key=key)
-    acted = ~np.asarray(steps.dones, dtype=bool)
-    masks = None if steps.action_masks is None else steps.action_masks[acted]
+    acted = steps.acted()
     batch = DemoBatch.from_arrays(
-        [o[acted] for o in steps.observations],
-        steps.continuous_actions[acted],
-        steps.discrete_actions[acted],
-        masks,
-        device,
+        acted.observations, acted.continuous_actions, acted.discrete_actions, acted.action_masks, device
     )
     log.info(
         "demonstrations_loaded",

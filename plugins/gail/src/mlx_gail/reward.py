@@ -60,23 +60,21 @@ class GAILRewardSignal(RewardSignal):
         A record that ends an episode holds the final observation and no action: left out.
         """
         infos, steps = load_demos(self.settings.demo_path, self.spec, key=KEY)
-        acted = ~np.asarray(steps.dones, dtype=bool)
-        if not acted.any():
+        acted = steps.acted()
+        if len(acted) == 0:
             raise DemoError(
                 f"{KEY}: {self.settings.demo_path} holds only episode ends, no steps with an action; "
                 "record whole episodes of the expert."
             )
-        obs = [torch.as_tensor(o[acted], dtype=torch.float32, device=self.device) for o in steps.observations]
-        actions = action_vector(
-            steps.continuous_actions[acted], steps.discrete_actions[acted], self.spec.action_spec, self.device
-        )
+        obs = [torch.as_tensor(o, dtype=torch.float32, device=self.device) for o in acted.observations]
+        actions = action_vector(acted.continuous_actions, acted.discrete_actions, self.spec.action_spec, self.device)
         log.info(
             "demonstrations_loaded",
             signal="gail",
             path=str(self.settings.demo_path),
             files=len(infos),
             episodes=sum(i.episodes for i in infos),
-            steps=int(acted.sum()),
+            steps=len(acted),
         )
         return obs, actions
 
