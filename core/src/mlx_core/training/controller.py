@@ -573,24 +573,24 @@ class TrainerController:
 
     def _failure_error(self, failure: BaseException, saved: str) -> BaseException:
         """The exception the run ends with: one line on what failed, then ``saved`` (if any)."""
-        if isinstance(failure, TrainerFailed):
-            settings = self.trainers[failure.behavior].settings
-            what = describe_trainer_failure(failure, self.plugins, settings)
-        elif isinstance(failure, EnvironmentFailed):
-            what = describe_environment_failure(failure, self.plugins, self.options.env_settings.env)
-        elif isinstance(failure, MlxError) and saved:
-            what = str(failure)
-        else:  # nothing saved, a bug in mlx itself, or KeyboardInterrupt without our handler
-            if saved:
-                failure.add_note(saved)  # printed last, under the traceback
-            return failure
         if isinstance(failure, (TrainerFailed, EnvironmentFailed)):
+            if isinstance(failure, TrainerFailed):
+                settings = self.trainers[failure.behavior].settings
+                what = describe_trainer_failure(failure, self.plugins, settings)
+            else:
+                what = describe_environment_failure(failure, self.plugins, self.options.env_settings.env)
             error = failure.error
             fields = {"error": first_line(error), "traceback": traceback_text(error)}
             if self.options.debug:
                 log.error("plugin_failed", **fields)
             else:  # the traceback goes to log.jsonl only; stderr gets the one line
                 file_only("plugin_failed", **fields)
+        elif isinstance(failure, MlxError) and saved:
+            what = str(failure)
+        else:  # nothing saved, a bug in mlx itself, or KeyboardInterrupt without our handler
+            if saved:
+                failure.add_note(saved)  # printed last, under the traceback
+            return failure
         return MlxError(f"{what}\n{saved}" if saved else what)
 
 
