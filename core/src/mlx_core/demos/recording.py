@@ -27,7 +27,7 @@ import torch
 
 from mlx_core import stopping
 from mlx_core.config.settings import RunOptions
-from mlx_core.demos import DemoInfo, DemoWriter
+from mlx_core.demos import DemoInfo, DemoSteps, DemoWriter
 from mlx_core.env.base import ActionTuple, BehaviorSpec, DecisionSteps, Environment, TerminalSteps
 from mlx_core.errors import MlxError
 from mlx_core.plugins.manager import Plugins
@@ -178,7 +178,7 @@ class EpisodeWriter:
         self.spec = spec
         self.target = episodes
         self.episodes = 0
-        self._batches: list[_Batch] = []
+        self._batches: list[DemoSteps] = []
         self._first = 0  # the number of batches dropped so far: the index of _batches[0]
         self._start: dict[int, int] = {}  # agent id -> index of the batch with its episode's first record
 
@@ -198,86 +198,59 @@ class EpisodeWriter:
             assert actions is not None
             for agent in set(decisions.agent_id.tolist()).difference(self._start):
                 self._start[agent] = end
-            self._batches.append(_Batch.of(decisions, actions, self.spec))
+            self._batches.append(_decision_records(decisions, actions, self.spec))
         oldest = min(self._start.values(), default=self._first + len(self._batches))
         del self._batches[: oldest - self._first]
         self._first = oldest
 
     def _write_episode(self, agent: int, terminals: TerminalSteps, row: int) -> None:
         begin = self._start.pop(agent, self._first + len(self._batches))
-        parts = [batch.rows(agent) for batch in self._batches[begin - self._first :]]
-        parts.append(_Batch.terminal(terminals, row, self.spec))
+        parts = [batch.rows(batch.agent_ids == agent) for batch in self._batches[begin - self._first :]]
+        parts.append(_terminal_record(terminals, row, self.spec))
+        episode = DemoSteps.concat(parts)
         self.writer.add(
-            observations=[np.concatenate([p.obs[i] for p in parts]) for i in range(len(self.spec.observation_specs))],
-            continuous_actions=np.concatenate([p.continuous for p in parts]),
-            discrete_actions=np.concatenate([p.discrete for p in parts]),
-            rewards=np.concatenate([p.reward for p in parts]),
-            dones=np.concatenate([p.done for p in parts]),
-            interrupted=np.concatenate([p.interrupted for p in parts]),
-            action_masks=np.concatenate([p.mask for p in parts]),
-            agent_ids=np.concatenate([p.agent_id for p in parts]),
+            observations=episode.observations,
+            continuous_actions=episode.continuous_actions,
+            discrete_actions=episode.discrete_actions,
+            rewards=episode.rewards,
+            dones=episode.dones,
+            interrupted=episode.interrupted,
+            action_masks=episode.action_masks,
+            agent_ids=episode.agent_ids,
         )
         self.episodes += 1
 
 
-@attrs.define
-class _Batch:
-    """Records of several agents, one row each, as the writer takes them."""
+def _decision_records(steps: DecisionSteps, actions: ActionTuple, spec: BehaviorSpec) -> DemoSteps:
+    """Decision records: what the agents saw and the actions they took. Copies: environments
+    may reuse their arrays from one step to the next."""
+    n = len(steps)
+    mask = _all_allowed(n, spec) if steps.action_mask is None else steps.action_mask.astype(bool)
+    return DemoSteps(
+        observations=[np.array(o, np.float32) for o in steps.obs],
+        continuous_actions=np.array(actions.continuous, np.float32).reshape(n, spec.action_spec.continuous_size),
+        discrete_actions=np.array(actions.discrete, np.int64).reshape(n, spec.action_spec.discrete_size),
+        rewards=np.array(steps.reward, np.float32),
+        dones=np.zeros(n, bool),
+        interrupted=np.zeros(n, bool),
+        action_masks=mask,
+        agent_ids=np.array(steps.agent_id, np.int64),
+    )
 
-    obs: list[np.ndarray]
-    continuous: np.ndarray
-    discrete: np.ndarray
-    reward: np.ndarray
-    done: np.ndarray
-    interrupted: np.ndarray
-    mask: np.ndarray  # (n, sum(branches)) bool, True = allowed
-    agent_id: np.ndarray
 
-    @classmethod
-    def of(cls, steps: DecisionSteps, actions: ActionTuple, spec: BehaviorSpec) -> _Batch:
-        """Decision records: what the agents saw and the actions they took. Copies: environments
-        may reuse their arrays from one step to the next."""
-        n = len(steps)
-        mask = _all_allowed(n, spec) if steps.action_mask is None else steps.action_mask.astype(bool)
-        return cls(
-            obs=[np.array(o, np.float32) for o in steps.obs],
-            continuous=np.array(actions.continuous, np.float32).reshape(n, spec.action_spec.continuous_size),
-            discrete=np.array(actions.discrete, np.int64).reshape(n, spec.action_spec.discrete_size),
-            reward=np.array(steps.reward, np.float32),
-            done=np.zeros(n, bool),
-            interrupted=np.zeros(n, bool),
-            mask=mask,
-            agent_id=np.array(steps.agent_id, np.int64),
-        )
-
-    @classmethod
-    def terminal(cls, steps: TerminalSteps, row: int, spec: BehaviorSpec) -> _Batch:
-        """The ``done`` record of row ``row``: the episode's last observation, zero actions."""
-        pick = slice(row, row + 1)
-        return cls(
-            obs=[np.asarray(o[pick], np.float32) for o in steps.obs],
-            continuous=np.zeros((1, spec.action_spec.continuous_size), np.float32),
-            discrete=np.zeros((1, spec.action_spec.discrete_size), np.int64),
-            reward=np.asarray(steps.reward[pick], np.float32),
-            done=np.ones(1, bool),
-            interrupted=np.asarray(steps.interrupted[pick], bool),
-            mask=_all_allowed(1, spec),
-            agent_id=np.asarray(steps.agent_id[pick], np.int64),
-        )
-
-    def rows(self, agent: int) -> _Batch:
-        """This batch's records of ``agent`` (none or one)."""
-        pick = self.agent_id == agent
-        return _Batch(
-            obs=[o[pick] for o in self.obs],
-            continuous=self.continuous[pick],
-            discrete=self.discrete[pick],
-            reward=self.reward[pick],
-            done=self.done[pick],
-            interrupted=self.interrupted[pick],
-            mask=self.mask[pick],
-            agent_id=self.agent_id[pick],
-        )
+def _terminal_record(steps: TerminalSteps, row: int, spec: BehaviorSpec) -> DemoSteps:
+    """The ``done`` record of row ``row``: the episode's last observation, zero actions."""
+    pick = slice(row, row + 1)
+    return DemoSteps(
+        observations=[np.asarray(o[pick], np.float32) for o in steps.obs],
+        continuous_actions=np.zeros((1, spec.action_spec.continuous_size), np.float32),
+        discrete_actions=np.zeros((1, spec.action_spec.discrete_size), np.int64),
+        rewards=np.asarray(steps.reward[pick], np.float32),
+        dones=np.ones(1, bool),
+        interrupted=np.asarray(steps.interrupted[pick], bool),
+        action_masks=_all_allowed(1, spec),
+        agent_ids=np.asarray(steps.agent_id[pick], np.int64),
+    )
 
 
 def _all_allowed(n: int, spec: BehaviorSpec) -> np.ndarray:

@@ -52,7 +52,10 @@ class DemoSteps:
     def acted(self) -> DemoSteps:
         """The records that carry an action: a record that ends an episode holds the final
         observation and no action, so it is left out."""
-        keep = ~np.asarray(self.dones, dtype=bool)
+        return self.rows(~np.asarray(self.dones, dtype=bool))
+
+    def rows(self, keep: np.ndarray) -> DemoSteps:
+        """The records that ``keep`` (a boolean mask or indices) selects."""
         return DemoSteps(
             observations=[o[keep] for o in self.observations],
             continuous_actions=self.continuous_actions[keep],
