@@ -432,6 +432,7 @@ class TrainerController:
                     reward=np.zeros(len(waiting), np.float32),  # their last reward was already credited
                     agent_id=waiting.agent_id,
                     interrupted=np.ones(len(waiting), bool),
+                    team_id=waiting.team_id,
                 )
             decisions = fresh[name][0] if name in fresh else DecisionSteps.empty(spec)
             combined[name] = (decisions, ended)

@@ -86,7 +86,7 @@ def describe_trainer_failure(failure: TrainerFailed, plugins: Plugins, settings:
     trainer = _provided(plugins, "trainer", settings.trainer)
     candidates = [p for p in [trainer] if p is not None]
     if settings.behavioral_cloning is not None:
-        candidates += [p for p in [_provided(plugins, "trainer", "bc")] if p is not None]
+        candidates += [p for p in [_provided(plugins, "update objective", "behavioral_cloning")] if p is not None]
     candidates += [p for n in settings.reward_signals if (p := _provided(plugins, "reward signal", n)) is not None]
     blamed = culprit(failure.error, candidates) or trainer
     who = _label(blamed) if blamed is not None else f"trainer '{settings.trainer}'"
