@@ -150,3 +150,18 @@ def test_rnd_target_stays_fixed() -> None:
     assert losses[-1] < losses[0]
     for key, value in signal.target.state_dict().items():
         torch.testing.assert_close(value, target[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make", [CuriositySignal, RNDSignal])
+def test_scoring_trajectories_together_gives_each_the_rewards_it_gets_alone(make: type) -> None:
+    """Trainers score an update's trajectories in one call: the rows must not affect each other."""
+    from mlx_core.rewards.base import evaluate_signals
+
+    torch.manual_seed(4)
+    spec = BehaviorSpec((ObservationSpec((16,)),), ACTIONS["hybrid"])
+    settings_type = CuriositySettings if make is CuriositySignal else RNDSettings
+    signal = make(spec, settings_type(network_settings=NET))
+    batches = [batch(spec, steps, seed=steps) for steps in (5, 64, 17)]
+    together = evaluate_signals(batches, {"intrinsic": signal})
+    for data, rewards in zip(batches, together):
+        np.testing.assert_allclose(rewards[:, 0], signal.evaluate(data), rtol=1e-5, atol=1e-7)

@@ -23,15 +23,23 @@ class RewardSignalSettings:
 class RewardSignal(abc.ABC):
     """Turns a batch of experience into a reward per step, with its own discount.
 
-    Trainers call :meth:`evaluate` on each trajectory as it arrives and :meth:`update` once per
-    trainer update with every trajectory since the previous one; both receive the dict of
-    :func:`trajectory_batch`. Trainers with value functions give each signal its own value
+    Trainers call :meth:`evaluate` on the trajectories as they arrive and :meth:`update` once
+    per trainer update with every trajectory since the previous one; both receive the dict of
+    :func:`trajectory_batch`, and both may get several trajectories concatenated in one batch
+    (see :func:`evaluate_signals`): a step's reward comes from its own row, and ``done`` marks
+    the true episode ends. A signal that must see one trajectory at a time sets
+    ``per_trajectory``. Trainers with value functions give each signal its own value
     head and sum the signals' advantages. The signal's :meth:`state_dict` goes into checkpoints.
     """
 
     #: the signal's word in TensorBoard tags (``Policy/<label> Reward``, ``Losses/<label> ...``);
     #: None: its ``reward_signals`` key capitalised (``extrinsic`` -> ``Extrinsic``)
     label: ClassVar[str | None] = None
+
+    #: True: :meth:`evaluate` gets one trajectory per call, never several concatenated (for a
+    #: signal whose rewards depend on where a trajectory starts); False scores many at once,
+    #: which on a model-based signal costs one network pass instead of one per trajectory
+    per_trajectory: ClassVar[bool] = False
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
@@ -88,3 +96,27 @@ def concatenate_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = np.concatenate([b[key] for b in batches])
     return out
+
+
+def evaluate_signals(batches: list[dict[str, Any]], signals: dict[str, RewardSignal]) -> list[np.ndarray]:
+    """Every signal's rewards for each of ``batches`` (:func:`trajectory_batch` dicts): one
+    (T_i, len(signals)) array per batch, columns in the order of ``signals``.
+
+    Each signal scores all the batches in one :meth:`RewardSignal.evaluate` call on their
+    concatenation (unless it is ``per_trajectory``): trajectories arrive a few dozen steps at a
+    time from many agents, and a network's cost per call outweighs its cost per row there.
+    """
+    if not batches:
+        return []
+    lengths = [len(b["done"]) for b in batches]
+    joined = batches[0] if len(batches) == 1 else concatenate_batches(batches)
+    columns = [
+        np.concatenate([s.evaluate(b) for b in batches])
+        if s.per_trajectory and len(batches) > 1
+        else s.evaluate(joined)
+        for s in signals.values()
+    ]
+    rewards = (
+        np.stack(columns, axis=1).astype(np.float32, copy=False) if columns else np.zeros((sum(lengths), 0), np.float32)
+    )
+    return np.split(rewards, np.cumsum(lengths)[:-1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +26,7 @@ def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: 
 
 
 def signal_advantages(
-    batch: dict[str, Any],
+    rewards: np.ndarray,
     values: np.ndarray,
     next_values: np.ndarray | None,
     signals: dict[str, RewardSignal],
@@ -36,20 +35,20 @@ def signal_advantages(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Advantages (T,) summed over reward signals and returns (T, signals) of one trajectory.
 
-    Each signal rewards the ``batch`` (see :func:`mlx_core.rewards.base.trajectory_batch`) and
-    gets GAE with its own gamma against its value column of ``values`` (T, signals);
+    ``rewards`` (T, signals) holds each signal's rewards (see
+    :func:`mlx_core.rewards.base.evaluate_signals`); each signal gets GAE with its own gamma
+    against its value column of ``values`` (T, signals);
     ``next_values`` (signals,) is the value after the last step, or None when the episode
     truly ended. ``record`` receives each signal's reward total and mean value estimate.
     """
     advantages = np.zeros(len(values), np.float32)
     returns = np.zeros_like(values, dtype=np.float32)
     for h, (name, signal) in enumerate(signals.items()):
-        rewards = signal.evaluate(batch)
         column = values[:, h]
-        adv = gae(rewards, column, 0.0 if next_values is None else float(next_values[h]), signal.gamma, lambd)
+        adv = gae(rewards[:, h], column, 0.0 if next_values is None else float(next_values[h]), signal.gamma, lambd)
         advantages += adv
         returns[:, h] = adv + column
         label = signal_label(name, signal)
-        record(f"Policy/{label} Reward", float(rewards.sum()))
+        record(f"Policy/{label} Reward", float(rewards[:, h].sum()))
         record(f"Policy/{label} Value Estimate", float(column.mean()))
     return advantages, returns

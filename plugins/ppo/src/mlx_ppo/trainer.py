@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from mlx_core.networks.actor_critic import ActorCritic
-from mlx_core.rewards.base import trajectory_batch
+from mlx_core.rewards.base import evaluate_signals, trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
@@ -46,13 +46,12 @@ class PPOTrainer(Trainer):
             return
         bootstrap = self._bootstrap_values(trajectories)  # (n_traj, heads)
         if self.network.encoder.normalizer is not None:
-            self.network.encoder.update_normalizer(
-                self.policy.obs_tensors(stack_observations(trajectories))
-            )
-        for k, traj in enumerate(trajectories):
-            batch = trajectory_batch(traj)
+            self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
+        batches = [trajectory_batch(traj) for traj in trajectories]
+        rewards = evaluate_signals(batches, self.context.reward_signals)
+        for k, (traj, batch) in enumerate(zip(trajectories, batches)):
             advantages, returns = signal_advantages(
-                batch,
+                rewards[k],
                 cast(np.ndarray, traj.values),
                 bootstrap[k] if traj.bootstrap else None,
                 self.context.reward_signals,

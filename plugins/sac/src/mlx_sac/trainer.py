@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from mlx_core.logs import get_logger
-from mlx_core.rewards.base import signal_label, trajectory_batch
+from mlx_core.rewards.base import evaluate_signals, signal_label, trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.trainer import Trainer, TrainerContext
 from mlx_core.training.trajectory import Trajectory, stack_observations
@@ -49,11 +47,10 @@ class SACTrainer(Trainer):
         """Rewards per signal, then every transition into the replay buffer."""
         if self.network.encoder.normalizer is not None:
             self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
-        for traj in trajectories:
-            batch = trajectory_batch(traj)
-            if self.learning_signals:  # kept only for signals that learn from it
-                self._signal_batches.append(batch)
-            rewards = np.stack([s.evaluate(batch) for s in self.context.reward_signals.values()], axis=1)
+        batches = [trajectory_batch(traj) for traj in trajectories]
+        if self.learning_signals:  # kept only for signals that learn from them
+            self._signal_batches.extend(batches)
+        for traj, batch, rewards in zip(trajectories, batches, evaluate_signals(batches, self.context.reward_signals)):
             for (name, signal), column in zip(self.context.reward_signals.items(), rewards.T):
                 self.context.record(f"Policy/{signal_label(name, signal)} Reward", float(column.sum()))
             self.replay.add_trajectory(traj, batch, rewards)
