@@ -75,3 +75,25 @@ def test_clip_grad_norm_matches_torch() -> None:
     torch.testing.assert_close(clip_grad_norm(ours, 1.0), torch.nn.utils.clip_grad_norm_(theirs, 1.0))
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("missing", ["_fused_adam_", "_foreach_norm"])
+def test_without_torchs_private_ops_the_public_adam_and_clipping_give_the_same(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    """The short paths call private torch ops; a torch without them gets the public API."""
+    monkeypatch.delattr(torch, missing)
+    ours, theirs = _params(0), _params(0)
+    lean = make_adam(ours, lr=1e-2, eps=1e-5)
+    assert not lean._short_path and not lean.param_groups[0]["fused"]
+    reference = torch.optim.Adam(theirs, lr=1e-2, eps=1e-5)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        grads = [torch.randn(*s, generator=g) * 5.0 for s in SHAPES]
+        for a, b, grad in zip(ours, theirs, grads, strict=True):
+            a.grad, b.grad = grad.clone(), grad.clone()
+        norm = lean.apply_gradients(0.5)
+        torch.testing.assert_close(norm, torch.nn.utils.clip_grad_norm_(theirs, 0.5, foreach=False))
+        reference.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -206,3 +206,21 @@ def test_an_update_with_a_failing_half_raises_and_changes_nothing(failing: str, 
         assert not all(torch.equal(a, b) for a, b in zip(before, parameters(), strict=True))
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("private_op", [True, False])
+def test_soft_update_moves_targets_tau_of_the_way_with_or_without_torchs_private_op(
+    monkeypatch: pytest.MonkeyPatch, private_op: bool
+) -> None:
+    if not private_op:
+        monkeypatch.delattr(torch, "_foreach_lerp_")
+    torch.manual_seed(0)
+    spec = BehaviorSpec((ObservationSpec((5,)),), ActionSpec(continuous_size=2))
+    net = SACNetwork(spec, NetworkSettings(hidden_units=16, num_layers=1), ["extrinsic"])
+    with torch.no_grad():
+        for p in net.critic.parameters():
+            p.add_(1.0)  # critic and target apart
+    before = [t.clone() for t in net.target.parameters()]
+    net.soft_update(0.25)
+    for old, critic, target in zip(before, net.critic.parameters(), net.target.parameters(), strict=True):
+        torch.testing.assert_close(target, old + 0.25 * (critic - old))

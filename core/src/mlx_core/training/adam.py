@@ -12,6 +12,16 @@ from collections.abc import Iterable
 
 import torch
 
+# the private torch ops the short paths call; a torch without one of them (they are not public
+# API and may move) gets Optimizer.step and torch.nn.utils.clip_grad_norm_ instead
+_PRIVATE_OPS = ("_fused_adam_", "_foreach_norm", "_foreach_mul_", "_foreach_add_")
+
+
+def private_ops_available() -> bool:
+    """True when this torch has every private op the short paths use (checked at each call site
+    that chooses a path, so a test can take them away)."""
+    return all(hasattr(torch, name) for name in _PRIVATE_OPS)
+
 
 class LeanAdam(torch.optim.Adam):
     """``torch.optim.Adam(fused=True)`` with :meth:`apply_gradients`, a short path to the fused kernel.
@@ -27,10 +37,13 @@ class LeanAdam(torch.optim.Adam):
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> None:
         params = list(params)
-        try:
-            super().__init__(params, lr=lr, eps=eps, fused=True)
-        except (RuntimeError, TypeError):  # a device or build without the fused kernel
-            super().__init__(params, lr=lr, eps=eps, foreach=True)
+        if not private_ops_available():  # torch's defaults, which need none of them
+            super().__init__(params, lr=lr, eps=eps)
+        else:
+            try:
+                super().__init__(params, lr=lr, eps=eps, fused=True)
+            except (RuntimeError, TypeError):  # a device or build without the fused kernel
+                super().__init__(params, lr=lr, eps=eps, foreach=True)
         group = self.param_groups[0]
         self._short_path = (
             bool(group["fused"])
@@ -122,6 +135,8 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.T
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
+    if not private_ops_available():
+        return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=False)
     total = _joint_norm(grads)
     torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total

@@ -236,4 +236,8 @@ class SACNetwork(nn.Module):
         """target <- tau * critic + (1 - tau) * target."""
         critic: list[torch.Tensor] = list(self.critic.parameters())
         target: list[torch.Tensor] = list(self.target.parameters())
-        torch._foreach_lerp_(target, critic, tau)
+        if hasattr(torch, "_foreach_lerp_"):  # one call for every tensor (a private torch op)
+            torch._foreach_lerp_(target, critic, tau)
+        else:  # its public per-tensor form
+            for t, c in zip(target, critic, strict=True):
+                t.lerp_(c, tau)
