@@ -75,7 +75,7 @@ def test_fraction_where_an_integer_is_expected_is_one_line(tmp_path: Path, mlx) 
     assert proc.stderr.strip() == "Error: config.yaml: behaviors.A.max_steps (line 4): expected an integer, got 1.5"
 
 
-@pytest.mark.parametrize(("trainer", "hint"), [("poca", "pip install mlx-poca"), ("pppo", "Did you mean 'ppo'")])
+@pytest.mark.parametrize(("trainer", "hint"), [("poca", "is not part of mlx"), ("pppo", "Did you mean 'ppo'")])
 def test_unknown_trainer_fails_before_the_environment_starts(tmp_path: Path, mlx, trainer: str, hint: str) -> None:
     # the env does not exist either: the trainer error must come first, before any env is made
     name = write(tmp_path, f"behaviors:\n  X:\n    trainer: {trainer}\nenv_settings:\n  env: NoSuchEnv-v0\n")

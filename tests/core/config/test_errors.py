@@ -141,14 +141,14 @@ def test_one_problem_stays_one_line(tmp_path: Path) -> None:
     assert str(caught.value) == f"{path}: behaviors.A.max_steps (line 3): expected an integer, got 1.5"
 
 
-def test_unknown_trainer_lists_installed_names_and_first_party_distribution(
+def test_unknown_trainer_lists_installed_names_and_what_to_use_instead(
     tmp_path: Path,
 ) -> None:
-    # poca: a first-party name whose distribution the test environment does not install
+    # poca: an ML-Agents trainer that no mlx distribution provides (none to pip-install)
     problems = problems_of(tmp_path, "behaviors:\n  Walker:\n    trainer: poca\n")
     assert len(problems) == 1
     assert "trainer 'poca' (behaviors.Walker.trainer (line 3))" in problems[0]
-    assert "pip install mlx-poca" in problems[0]
+    assert "is not part of mlx" in problems[0] and "pip install" not in problems[0]
     assert "Installed trainer names: " in problems[0]
     assert "ppo, sac" in problems[0].split("Installed trainer names: ")[1]
 

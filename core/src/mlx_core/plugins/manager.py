@@ -24,11 +24,20 @@ FIRST_PARTY = {
     ("trainer", "online_bc"): "mlx-bc",
     ("update objective", "behavioral_cloning"): "mlx-bc",
     ("trainer wrapper", "self_play"): "mlx-self-play",
-    ("trainer", "poca"): "mlx-poca",
     ("reward signal", "gail"): "mlx-gail",
     ("reward signal", "curiosity"): "mlx-curiosity",
     ("reward signal", "rnd"): "mlx-curiosity",
     ("parameter schedule", "curriculum"): "mlx-curriculum",
+}
+
+# ML-Agents names that no first-party distribution provides: what to do instead. Naming a
+# distribution here would send users to pip-install a name that nobody publishes.
+NOT_PROVIDED = {
+    ("trainer", "poca"): (
+        "POCA, ML-Agents' trainer for cooperating groups of agents, is not part of mlx: train the "
+        "behavior with 'ppo' (each agent then learns from its own rewards, without POCA's shared "
+        "critic), or install a third-party plugin that provides 'poca'."
+    ),
 }
 
 # kind -> registry hook name
@@ -160,6 +169,8 @@ def unknown_name_message(kind: str, name: str, installed: list[str], where: str 
     dist = FIRST_PARTY.get((kind, name))
     if dist:
         text += f" It comes with the {dist} distribution: run 'pip install {dist}'."
+    elif (kind, name) in NOT_PROVIDED:
+        text += f" {NOT_PROVIDED[kind, name]}"
     else:
         close = difflib.get_close_matches(name, installed, n=1)
         if close:
