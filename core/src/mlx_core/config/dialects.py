@@ -1,13 +1,20 @@
 """The three accepted configuration dialects, reshaped into the canonical form.
 
 * canonical: ``behaviors.<Name>.{trainer, hyperparameters, network_settings, ...}``;
-* ML-Agents 1.x: the same, with ``trainer_type`` for ``trainer`` (and ``threaded``, ignored)
-  and ``env_settings.env_path`` for ``env_settings.env``;
+* ML-Agents 1.x: the same, with ``trainer_type`` for ``trainer`` and ``env_settings.env_path``
+  for ``env_settings.env``. Keys that change nothing in mlx are dropped (``threaded``,
+  ``output_path``, ``goal_conditioning_type``, ``deterministic: false``, ``even_checkpoints:
+  false``, an extrinsic signal's ``network_settings``), as are the nulls of a written-out
+  ``configuration.yaml``; ``even_checkpoints: true`` becomes its ``checkpoint_interval``.
+  Release 3's ``parameter_randomization`` and ``curriculum`` sections (the sampler and
+  curriculum files' content) become ``environment_parameters``;
 * seed (ML-Agents 0.x ``trainer_config.yaml``): no ``behaviors``; a ``default:`` section and
   one flat section per behavior (``batch_size``, ``use_recurrent``, ``hidden_units``, ...),
   for any trainer: ``trainer: offline_bc`` with ``demo_path``, ``batches_per_epoch``, ... at
   the top is as valid as ``trainer: ppo`` with ``beta``. ``pretraining`` is the old name of
-  ``behavioral_cloning``.
+  ``behavioral_cloning``, ``self_play.play_against_current_self_ratio`` of
+  ``play_against_latest_model_ratio``; ``use_curiosity`` with ``curiosity_strength`` and
+  ``curiosity_enc_size`` is the oldest way to write a ``curiosity`` reward signal.
 
 Reshaping works on plain data and moves the line map along with the keys, so that problems
 found later in the canonical form still point at the line the user wrote.
@@ -17,13 +24,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from mlx_core.config.converter import Problem, describe
+from mlx_core.config.parameter_files import curriculum_overrides, sampler_overrides
 from mlx_core.config.settings import BehaviorSettings, NetworkSettings, RunOptions
 from mlx_core.config.yaml_io import LineMap, YamlPath
+from mlx_core.errors import ConfigError
 
 CANONICAL = "canonical"
 MLAGENTS = "ML-Agents 1.x"
@@ -40,9 +50,29 @@ _SEED_MEMORY_KEYS = {"memory_size", "sequence_length"}
 _SEED_BEHAVIOR_KEYS = set(_BEHAVIOR_KEYS) - {"hyperparameters", "network_settings"}
 # Behavior-level sections that the seed's era called by another name (the keys inside are the same).
 _SEED_RENAMED = {"pretraining": "behavioral_cloning"}
+# Keys inside a section that the seed's era called by another name (0.14's self-play).
+_SEED_RENAMED_INSIDE = {("self_play", "play_against_current_self_ratio"): "play_against_latest_model_ratio"}
+# ML-Agents 0.5-0.7 switched curiosity on with flat keys: where each goes in the signal's section.
+_SEED_CURIOSITY_KEYS = {"curiosity_strength": "strength", "curiosity_enc_size": "encoding_size"}
 # Every key that does not go to ``hyperparameters``: inherited from 'default' whatever the trainer.
 _SEED_STRUCTURAL_KEYS = (
-    {"use_recurrent", "gamma"} | _SEED_NETWORK_KEYS | _SEED_MEMORY_KEYS | _SEED_BEHAVIOR_KEYS | set(_SEED_RENAMED)
+    {"use_recurrent", "gamma", "use_curiosity"}
+    | _SEED_NETWORK_KEYS
+    | _SEED_MEMORY_KEYS
+    | _SEED_BEHAVIOR_KEYS
+    | set(_SEED_RENAMED)
+    | set(_SEED_CURIOSITY_KEYS)
+)
+# ML-Agents 1.x/2.x keys that change nothing in mlx, with the values that may be dropped (None:
+# any value). mlx has no goal-signal observations for goal_conditioning_type to act on.
+_MLAGENTS_INERT_BEHAVIOR_KEYS: dict[str, tuple[Any, ...] | None] = {"threaded": None, "output_path": None}
+_MLAGENTS_INERT_NETWORK_KEYS: dict[str, tuple[Any, ...] | None] = {
+    "goal_conditioning_type": None,
+    "deterministic": (False,),
+}
+_DETERMINISTIC = (
+    "deterministic: true (always take the most likely action) is not supported: mlx's policies "
+    "sample their actions while training; remove the key or set it to false"
 )
 # The seed's online_bc imitated a player driving another behavior live; mlx's imitates a model.
 _BRAIN_TO_IMITATE = (
@@ -86,13 +116,109 @@ def to_canonical(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any
         return _from_seed(data, lines)
     out = copy.deepcopy(dict(data))
     new_lines = dict(lines)
-    # ML-Agents 1.x names. 'threaded' chose a trainer thread there and means nothing here.
+    problems: list[Problem] = []
+    # ML-Agents 1.x names, and its keys that mean nothing here ('threaded' chose a trainer thread).
     for path, _ in behavior_sections(out):
-        _get(out, path).pop("threaded", None)
+        _drop_inert_mlagents_keys(_get(out, path), path, problems)
         _rename(out, path, "trainer_type", "trainer", lines, new_lines)
     if isinstance(out.get("env_settings"), Mapping):
         _rename(out, ("env_settings",), "env_path", "env", lines, new_lines)
-    return out, new_lines, []
+    if "environment_parameters" in out and out["environment_parameters"] is None:
+        out["environment_parameters"] = {}  # how ML-Agents writes "none" in configuration.yaml
+    _move_release3_parameters(out, lines, new_lines, problems)
+    return out, new_lines, problems
+
+
+def _drop_inert_mlagents_keys(section: dict[str, Any], path: YamlPath, problems: list[Problem]) -> None:
+    """Remove from one behavior section the ML-Agents 1.x/2.x keys that change nothing in mlx;
+    turn ``even_checkpoints: true`` into the ``checkpoint_interval`` it stands for."""
+    _drop_inert(section, _MLAGENTS_INERT_BEHAVIOR_KEYS)
+    even = section.pop("even_checkpoints", False)
+    if even is True:
+        # ML-Agents: keep_checkpoints checkpoints spread evenly over max_steps
+        defaults = BehaviorSettings()
+        max_steps = section.get("max_steps", defaults.max_steps)
+        keep = section.get("keep_checkpoints", defaults.keep_checkpoints)
+        if isinstance(max_steps, (int, float)) and isinstance(keep, int) and keep > 0:
+            section["checkpoint_interval"] = max(1, int(max_steps) // keep)
+    elif even is not False:
+        problems.append(Problem((*path, "even_checkpoints"), f"expected true or false, got {describe(even)}"))
+    if section.get("self_play", 0) is None:
+        del section["self_play"]
+    networks: list[tuple[YamlPath, Any]] = [(("network_settings",), section.get("network_settings"))]
+    signals = section.get("reward_signals")
+    if isinstance(signals, dict):
+        for name, signal in signals.items():
+            if not isinstance(signal, dict):
+                continue
+            if signal.get("encoding_size", 0) is None:
+                del signal["encoding_size"]  # ML-Agents 2.x writes null for its deprecated key
+            if name == "extrinsic":
+                # ML-Agents writes every signal's network_settings; the extrinsic reward has no network
+                signal.pop("network_settings", None)
+            networks.append((("reward_signals", name, "network_settings"), signal.get("network_settings")))
+    for where, network in networks:
+        if isinstance(network, dict):
+            if network.get("deterministic") is True:
+                problems.append(Problem((*path, *where, "deterministic"), _DETERMINISTIC))
+            _drop_inert(network, _MLAGENTS_INERT_NETWORK_KEYS)
+
+
+def _drop_inert(section: dict[str, Any], inert: Mapping[str, tuple[Any, ...] | None]) -> None:
+    for key, values in inert.items():
+        if key in section and (values is None or any(section[key] is v for v in values)):
+            del section[key]
+
+
+def _move_release3_parameters(out: dict[str, Any], lines: LineMap, new_lines: LineMap, problems: list[Problem]) -> None:
+    """ML-Agents release 3's top-level ``parameter_randomization`` (a sampler file's content) and
+    ``curriculum`` (a curriculum file's content, per behavior) as ``environment_parameters``."""
+    for key, convert in (("parameter_randomization", sampler_overrides), ("curriculum", curriculum_overrides)):
+        section = out.pop(key, None)
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            problems.append(Problem((key,), f"expected a mapping, got {describe(section)}"))
+            _carry(lines, (key,), (key,), new_lines)
+            continue
+        if key == "parameter_randomization":
+            # release 4 wrote its samplers in today's shape already
+            as_is = {k: v for k, v in section.items() if isinstance(v, Mapping) and "sampler_type" in v}
+            section = {k: v for k, v in section.items() if k not in as_is}
+        else:
+            as_is = {}
+        try:
+            converted = convert(section, Path(key)) if section else {"environment_parameters": {}}
+        except ConfigError as error:
+            problems.extend(Problem((key,), text) for text in error.problems)
+            _carry(lines, (key,), (key,), new_lines)
+            continue
+        parameters = {**as_is, **converted["environment_parameters"]}
+        existing = out.setdefault("environment_parameters", {})
+        if not isinstance(existing, dict):
+            continue  # structuring reports environment_parameters' own type
+        for name, value in parameters.items():
+            if name in existing:
+                detail = f"{name} is also set in environment_parameters; keep only one of the two"
+                problems.append(Problem((key,), detail))
+                continue
+            existing[name] = value
+            source = (key, name) if (key, name) in lines else (key, _curriculum_owner(section, name))
+            _carry(lines, source, ("environment_parameters", name), new_lines)
+        if "env_settings" in converted:
+            interval = converted["env_settings"]["resampling_interval"]
+            settings = out.setdefault("env_settings", {})
+            if isinstance(settings, dict):
+                settings.setdefault("resampling_interval", interval)
+                _carry(lines, (key, "resampling-interval"), ("env_settings", "resampling_interval"), new_lines)
+
+
+def _curriculum_owner(curricula: Mapping[str, Any], parameter: str) -> str:
+    """The behavior whose curriculum (in release 3's ``curriculum`` section) sets ``parameter``."""
+    for behavior, section in curricula.items():
+        if isinstance(section, Mapping) and parameter in (section.get("parameters") or {}):
+            return str(behavior)
+    return parameter
 
 
 def inherit_defaults(data: dict[str, Any], lines: LineMap) -> tuple[dict[str, Any], LineMap]:
@@ -217,7 +343,7 @@ def _nest_seed(
         elif key in _SEED_NETWORK_KEYS:
             put(key, ("network_settings", key), value)
         elif key in _SEED_BEHAVIOR_KEYS:
-            put(key, (key,), value)
+            put(key, (key,), _renamed_inside(key, value, flat_lines, dest, new_lines))
         elif key in _SEED_RENAMED:
             new_name = _SEED_RENAMED[key]
             if new_name in flat:
@@ -229,8 +355,11 @@ def _nest_seed(
         elif key == "brain_to_imitate":
             problems.append(Problem((*dest, "hyperparameters", key), _BRAIN_TO_IMITATE))
             _carry(flat_lines, (key,), (*dest, "hyperparameters", key), new_lines)
+        elif key == "use_curiosity" or key in _SEED_CURIOSITY_KEYS:
+            pass  # below, once every key of the section is known
         elif key != "gamma":
             put(key, ("hyperparameters", key), value)
+    _nest_seed_curiosity(flat, section, put, problems, lambda key: _located(flat_lines, key, dest, new_lines))
     if "gamma" in flat:
         # The oldest format had one discount at the top: the extrinsic signal's. A gamma
         # written under reward_signals.extrinsic wins.
@@ -240,6 +369,56 @@ def _nest_seed(
             put("gamma", ("reward_signals", "extrinsic", "gamma"), flat["gamma"])
     order = {key: index for index, key in enumerate(_BEHAVIOR_KEYS)}
     return dict(sorted(section.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def _renamed_inside(key: str, value: Any, flat_lines: LineMap, dest: YamlPath, new_lines: LineMap) -> Any:
+    """``value`` of the section ``key`` with the seed era's names of its keys replaced (unless
+    the new name is there too: then the old one stays, to be reported as an unknown key)."""
+    if not isinstance(value, Mapping):
+        return value
+    renames = {old: new for (section, old), new in _SEED_RENAMED_INSIDE.items() if section == key}
+    out = {}
+    for inner, inner_value in value.items():
+        new = renames.get(inner)
+        if new is not None and new not in value:
+            out[new] = inner_value
+            _carry(flat_lines, (key, inner), (*dest, key, new), new_lines)
+        else:
+            out[inner] = inner_value
+    return out
+
+
+def _nest_seed_curiosity(
+    flat: Mapping[str, Any], section: dict[str, Any], put: Any, problems: list[Problem], at: Any
+) -> None:
+    """ML-Agents 0.5-0.7's ``use_curiosity: true`` (with ``curiosity_strength`` and
+    ``curiosity_enc_size``) as a ``curiosity`` reward signal beside the extrinsic one; with
+    ``use_curiosity: false`` the other two configure nothing and are dropped."""
+    enabled = flat.get("use_curiosity", False)
+    if not isinstance(enabled, bool):
+        problems.append(Problem(at("use_curiosity"), f"expected true or false, got {describe(enabled)}"))
+        return
+    if not enabled:
+        return
+    signals = section.setdefault("reward_signals", {"extrinsic": {}})
+    if not isinstance(signals, dict):
+        return  # structuring reports reward_signals' own type
+    if "curiosity" in signals:
+        detail = "use_curiosity and reward_signals.curiosity both set curiosity; keep only one"
+        problems.append(Problem(at("use_curiosity"), detail))
+        return
+    put("use_curiosity", ("reward_signals", "curiosity"), {})
+    for old, new in _SEED_CURIOSITY_KEYS.items():
+        if old in flat:
+            put(old, ("reward_signals", "curiosity", new), flat[old])
+    if "gamma" in flat:  # one discount for everything then
+        put("gamma", ("reward_signals", "curiosity", "gamma"), flat["gamma"])
+
+
+def _located(flat_lines: LineMap, key: str, dest: YamlPath, new_lines: LineMap) -> YamlPath:
+    """The path of flat ``key`` left where it was written (for a problem), its line carried along."""
+    _carry(flat_lines, (key,), (*dest, key), new_lines)
+    return (*dest, key)
 
 
 def _rename(data: dict[str, Any], path: YamlPath, old: str, new: str, lines: LineMap, new_lines: LineMap) -> None:
