@@ -194,7 +194,7 @@ def result_from_proto(message: pb.StepResult, specs: Mapping[str, BehaviorSpec])
             obs=_observations(d.observations, spec, n, behavior, "decision"),
             reward=_rewards(d.reward, n, behavior, "decision reward"),
             agent_id=agent_id,
-            action_mask=_mask(d.action_mask, spec, n, behavior) if d.HasField("action_mask") else None,
+            action_mask=_mask(d.action_mask, spec, agent_id, behavior) if d.HasField("action_mask") else None,
             team_id=_teams(d.team_id, spec, n, behavior, "decision") if d.HasField("team_id") else None,
         )
         if steps.HasField("terminals"):
@@ -233,7 +233,8 @@ def _vector(tensor: pb.Tensor, behavior: str, field: str, dtype: np.dtype, lengt
     array = _field(tensor, behavior, field) if tensor.dtype else np.zeros(0, dtype)
     if array.ndim != 1 or (length is not None and len(array) != length):
         expected = "a vector" if length is None else f"a vector of {length} values (one per agent)"
-        raise ProtocolError(f"behavior {behavior!r} {field} has shape {array.shape}; expected {expected}")
+        found = "is unset" if not tensor.dtype else f"has shape {array.shape}"
+        raise ProtocolError(f"behavior {behavior!r} {field} {found}; expected {expected}")
     if array.dtype != dtype:
         if dtype == _INT64 and array.dtype.kind in "iu":
             return array.astype(np.int64)
@@ -263,7 +264,7 @@ def _observations(tensors: Any, spec: BehaviorSpec, n: int, behavior: str, kind:
         if array.shape != (n, *obs_spec.shape):
             raise ProtocolError(
                 f"behavior {behavior!r} {kind} observation {i} ({obs_spec.name}) has shape {array.shape}; "
-                f"expected {(n, *obs_spec.shape)}"
+                f"expected {(n, *obs_spec.shape)}, one row for each of the {n} agents in {kind} agent_id"
             )
         if array.dtype == np.uint8:  # 0-255 images: networks want 0-1, as for gymnasium images
             array = array.astype(np.float32) * np.float32(1 / 255)
@@ -287,11 +288,23 @@ def _teams(tensor: pb.Tensor, spec: BehaviorSpec, n: int, behavior: str, kind: s
     return teams
 
 
-def _mask(tensor: pb.Tensor, spec: BehaviorSpec, n: int, behavior: str) -> np.ndarray:
+def _mask(tensor: pb.Tensor, spec: BehaviorSpec, agent_id: np.ndarray, behavior: str) -> np.ndarray:
     mask = _field(tensor, behavior, "action_mask")
-    expected = (n, sum(spec.action_spec.discrete_branches))
+    branches = spec.action_spec.discrete_branches
+    expected = (len(agent_id), sum(branches))
     if mask.shape != expected or mask.dtype != np.bool_:
         raise ProtocolError(f"behavior {behavior!r} action_mask is {mask.dtype} {mask.shape}; expected bool {expected}")
+    if mask.size:
+        # a branch with every choice forbidden leaves the policy nothing to pick: it would pick a
+        # forbidden choice (all equally unlikely) and train on it without a word
+        starts = np.cumsum((0, *branches[:-1]))
+        open_branches = np.logical_or.reduceat(mask, starts, axis=1)
+        if not open_branches.all():
+            row, branch = np.argwhere(~open_branches)[0].tolist()
+            raise ProtocolError(
+                f"behavior {behavior!r} action_mask forbids every choice of branch {branch} for agent id "
+                f"{int(agent_id[row])}; at least one choice of each branch must be allowed (true)"
+            )
     return mask
 
 
