@@ -107,7 +107,8 @@ class RemoteEnvironment(Environment):
             if response.protocol_version != PROTOCOL_VERSION:
                 raise EnvError(
                     f"The simulator at {address} speaks protocol version {response.protocol_version}; this trainer "
-                    f"speaks {PROTOCOL_VERSION}. Use the same mlx version on both sides."
+                    f"speaks {PROTOCOL_VERSION}. Use the same mlx version on both sides (a simulator of your own answers "
+                    f"Initialize with protocol_version {PROTOCOL_VERSION})."
                 )
             self.name = response.name
             self._specs = self._decode(specs_from_proto, response.behaviors)

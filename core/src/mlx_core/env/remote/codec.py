@@ -262,9 +262,10 @@ def _observations(tensors: Any, spec: BehaviorSpec, n: int, behavior: str, kind:
     for i, (tensor, obs_spec) in enumerate(zip(tensors, observation_specs)):
         array = _field(tensor, behavior, kind, "observation", i)
         if array.shape != (n, *obs_spec.shape):
+            rows = "" if array.shape[:1] == (n,) else f", one row for each of the {n} agents in {kind} agent_id"
             raise ProtocolError(
                 f"behavior {behavior!r} {kind} observation {i} ({obs_spec.name}) has shape {array.shape}; "
-                f"expected {(n, *obs_spec.shape)}, one row for each of the {n} agents in {kind} agent_id"
+                f"expected {(n, *obs_spec.shape)}{rows}"
             )
         if array.dtype == np.uint8:  # 0-255 images: networks want 0-1, as for gymnasium images
             array = array.astype(np.float32) * np.float32(1 / 255)
