@@ -74,3 +74,23 @@ def test_no_trajectories_or_no_signals() -> None:
     assert evaluate_signals([], {"counting": CountingSignal()}) == []
     (only,) = evaluate_signals([trajectory(4, 0.0)], {})
     assert only.shape == (4, 0)
+
+
+def test_signal_advantages_takes_scored_rewards_or_a_trajectory_batch_alike() -> None:
+    """Trainer plugins written before evaluate_signals pass the batch itself; both forms agree."""
+    from mlx_core.training.returns import signal_advantages
+
+    batch = trajectory(6, 1.0)
+    signals = {"extrinsic": ExtrinsicRewardSignal(RewardSignalSettings(gamma=0.9)), "counting": CountingSignal()}
+    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(6, 2)
+    recorded: list[list[tuple[str, float]]] = [[], []]
+    (rewards,) = evaluate_signals([batch], signals)
+    scored = signal_advantages(
+        rewards, values, np.array([0.5, 2.0]), signals, 0.95, lambda k, v: recorded[0].append((k, v))
+    )
+    passed = signal_advantages(
+        batch, values, np.array([0.5, 2.0]), signals, 0.95, lambda k, v: recorded[1].append((k, v))
+    )
+    for a, b in zip(scored, passed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert recorded[0] == recorded[1] and ("Policy/Counting Reward", float(rewards[:, 1].sum())) in recorded[0]

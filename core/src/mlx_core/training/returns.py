@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from mlx_core.rewards.base import RewardSignal, signal_label
+from mlx_core.rewards.base import RewardSignal, evaluate_signals, signal_label
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: float, lambd: float) -> np.ndarray:
@@ -26,7 +27,7 @@ def gae(rewards: np.ndarray, values: np.ndarray, bootstrap_value: float, gamma: 
 
 
 def signal_advantages(
-    rewards: np.ndarray,
+    rewards: np.ndarray | Mapping[str, Any],
     values: np.ndarray,
     next_values: np.ndarray | None,
     signals: dict[str, RewardSignal],
@@ -36,11 +37,15 @@ def signal_advantages(
     """Advantages (T,) summed over reward signals and returns (T, signals) of one trajectory.
 
     ``rewards`` (T, signals) holds each signal's rewards (see
-    :func:`mlx_core.rewards.base.evaluate_signals`); each signal gets GAE with its own gamma
-    against its value column of ``values`` (T, signals);
+    :func:`mlx_core.rewards.base.evaluate_signals`, which scores many trajectories in one call
+    per signal); given the trajectory's :func:`~mlx_core.rewards.base.trajectory_batch` dict
+    instead, each signal scores it here (the form trainer plugins used first, still accepted).
+    Each signal gets GAE with its own gamma against its value column of ``values`` (T, signals);
     ``next_values`` (signals,) is the value after the last step, or None when the episode
     truly ended. ``record`` receives each signal's reward total and mean value estimate.
     """
+    if isinstance(rewards, Mapping):
+        rewards = evaluate_signals([dict(rewards)], signals)[0]
     advantages = np.zeros(len(values), np.float32)
     returns = np.zeros_like(values, dtype=np.float32)
     for h, (name, signal) in enumerate(signals.items()):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mlx_core.networks.actor_critic import ActorCritic
-from mlx_core.rewards.base import trajectory_batch
+from mlx_core.rewards.base import evaluate_signals, trajectory_batch
 from mlx_core.training.policy import Policy
 from mlx_core.training.returns import signal_advantages
 from mlx_core.training.trainer import Trainer, TrainerContext
@@ -49,12 +49,14 @@ class ReinforceTrainer(Trainer):
         """Turn each trajectory's rewards into discounted returns and advantages; store them."""
         if trajectories and self.network.encoder.normalizer is not None:
             self.network.encoder.update_normalizer(self.policy.obs_tensors(stack_observations(trajectories)))
-        for traj in trajectories:
-            batch = trajectory_batch(traj)  # what reward signals read
+        batches = [trajectory_batch(traj) for traj in trajectories]  # what reward signals read
+        # every signal scores all the trajectories in one call: (T_i, signals) per trajectory
+        rewards = evaluate_signals(batches, self.context.reward_signals)
+        for traj, batch, traj_rewards in zip(trajectories, batches, rewards):
             next_values = self._critic(traj.next_obs)[0] if traj.bootstrap else None  # (heads,)
             # lambd=1: each advantage is the discounted return minus the critic's baseline
             advantages, returns = signal_advantages(
-                batch, traj.values, next_values, self.context.reward_signals, 1.0, self.context.record
+                traj_rewards, traj.values, next_values, self.context.reward_signals, 1.0, self.context.record
             )
             self._batches.append(batch)
             self._buffer.append((traj, advantages, returns))
