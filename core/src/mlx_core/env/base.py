@@ -165,6 +165,23 @@ def _empty_terminal_steps(spec: BehaviorSpec) -> TerminalSteps:
     )
 
 
+def closed_mask_branch(mask: np.ndarray, branches: tuple[int, ...]) -> tuple[int, int] | None:
+    """The first ``(row, branch)`` of an action mask (n, sum(branches)), True = allowed, where
+    every choice of the branch is forbidden; None when each row leaves a choice in each branch.
+
+    A policy has nothing to pick from there: it would sample a forbidden choice (all equally
+    unlikely) and learn from it, so environments and simulators must never send such a row.
+    """
+    if not mask.size:
+        return None
+    starts = np.cumsum((0, *branches[:-1]))
+    open_branches = np.logical_or.reduceat(mask.astype(bool, copy=False), starts, axis=1)
+    if open_branches.all():
+        return None
+    row, branch = np.argwhere(~open_branches)[0].tolist()
+    return int(row), int(branch)
+
+
 def team_ids(team_id: np.ndarray | None, n_agents: int) -> np.ndarray:
     """``team_id`` as an int64 array, or ``n_agents`` zeros when it is None (one team)."""
     if team_id is None:

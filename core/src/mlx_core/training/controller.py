@@ -14,9 +14,17 @@ import torch
 from mlx_core import stopping
 from mlx_core.config.loader import WRAPPER_SECTIONS
 from mlx_core.config.settings import BehaviorSettings, RunOptions
-from mlx_core.env.base import ActionTuple, DecisionSteps, Environment, StepResult, TerminalSteps, metric_values
+from mlx_core.env.base import (
+    ActionTuple,
+    DecisionSteps,
+    Environment,
+    StepResult,
+    TerminalSteps,
+    closed_mask_branch,
+    metric_values,
+)
 from mlx_core.env.factory import make_environment
-from mlx_core.errors import MlxError
+from mlx_core.errors import EnvError, MlxError
 from mlx_core.logs import file_only, get_logger
 from mlx_core.plugins.manager import Plugins
 from mlx_core.stats.reporter import StatsReporter
@@ -450,6 +458,8 @@ class TrainerController:
             if getattr(trainer.policy, "memory_size", 0):  # a recurrent policy starts new episodes from zero memories
                 trainer.policy.end_episodes(terminals.agent_id)
         if len(decisions):
+            if decisions.action_mask is not None:
+                self._check_mask(name, trainer, decisions, decisions.action_mask)
             with timer("policy_act"):
                 info = trainer.policy.act(decisions)
             with timer("process_steps"):
@@ -464,6 +474,19 @@ class TrainerController:
                     trainer.process_trajectories(cut)
             if trainer.ready_to_update():
                 self._update(name, trainer)
+
+    def _check_mask(self, name: str, trainer: Trainer, decisions: DecisionSteps, mask: np.ndarray) -> None:
+        """Refuse an action mask with a branch whose every choice is forbidden (simulators over
+        gRPC are refused by the protocol layer already; this covers every environment)."""
+        closed = closed_mask_branch(mask, trainer.context.spec.action_spec.discrete_branches)
+        if closed is not None:
+            row, branch = closed
+            raise EnvError(
+                f"The environment '{self.options.env_settings.env}' sent behavior {name} an action mask that "
+                f"forbids every choice of branch {branch} for agent id {int(decisions.agent_id[row])}: the policy "
+                "would have nothing to choose from. Allow at least one choice (true) in each branch of every "
+                "agent that is asked to decide, or end that agent's episode instead."
+            )
 
     def _state(self, trainer: Trainer) -> str:
         if self.inference:

@@ -22,6 +22,7 @@ from mlx_core.env.base import (
     ObservationSpec,
     StepResult,
     TerminalSteps,
+    closed_mask_branch,
     metric_values,
 )
 from mlx_core.proto import mlx_env_pb2 as pb
@@ -295,17 +296,13 @@ def _mask(tensor: pb.Tensor, spec: BehaviorSpec, agent_id: np.ndarray, behavior:
     expected = (len(agent_id), sum(branches))
     if mask.shape != expected or mask.dtype != np.bool_:
         raise ProtocolError(f"behavior {behavior!r} action_mask is {mask.dtype} {mask.shape}; expected bool {expected}")
-    if mask.size:
-        # a branch with every choice forbidden leaves the policy nothing to pick: it would pick a
-        # forbidden choice (all equally unlikely) and train on it without a word
-        starts = np.cumsum((0, *branches[:-1]))
-        open_branches = np.logical_or.reduceat(mask, starts, axis=1)
-        if not open_branches.all():
-            row, branch = np.argwhere(~open_branches)[0].tolist()
-            raise ProtocolError(
-                f"behavior {behavior!r} action_mask forbids every choice of branch {branch} for agent id "
-                f"{int(agent_id[row])}; at least one choice of each branch must be allowed (true)"
-            )
+    closed = closed_mask_branch(mask, branches)
+    if closed is not None:
+        row, branch = closed
+        raise ProtocolError(
+            f"behavior {behavior!r} action_mask forbids every choice of branch {branch} for agent id "
+            f"{int(agent_id[row])}; at least one choice of each branch must be allowed (true)"
+        )
     return mask
 
 
