@@ -7,7 +7,8 @@
   false``, an extrinsic signal's ``network_settings``), as are the nulls of a written-out
   ``configuration.yaml``; ``even_checkpoints: true`` becomes its ``checkpoint_interval``.
   Release 3's ``parameter_randomization`` and ``curriculum`` sections (the sampler and
-  curriculum files' content) become ``environment_parameters``;
+  curriculum files' content) become ``environment_parameters`` (both in
+  :mod:`mlx_core.config.mlagents_keys`);
 * seed (ML-Agents 0.x ``trainer_config.yaml``): no ``behaviors``; a ``default:`` section and
   one flat section per behavior (``batch_size``, ``use_recurrent``, ``hidden_units``, ...),
   for any trainer: ``trainer: offline_bc`` with ``demo_path``, ``batches_per_epoch``, ... at
@@ -24,16 +25,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from mlx_core.config.converter import Problem, describe
-from mlx_core.config.parameter_files import curriculum_overrides, sampler_overrides
+from mlx_core.config.mlagents_keys import drop_inert_mlagents_keys, move_release3_parameters
 from mlx_core.config.settings import BehaviorSettings, NetworkSettings, RunOptions
-from mlx_core.config.yaml_io import LineMap, YamlPath
-from mlx_core.errors import ConfigError
+from mlx_core.config.yaml_io import LineMap, YamlPath, carry_lines
 
 CANONICAL = "canonical"
 MLAGENTS = "ML-Agents 1.x"
@@ -62,17 +61,6 @@ _SEED_STRUCTURAL_KEYS = (
     | _SEED_BEHAVIOR_KEYS
     | set(_SEED_RENAMED)
     | set(_SEED_CURIOSITY_KEYS)
-)
-# ML-Agents 1.x/2.x keys that change nothing in mlx, with the values that may be dropped (None:
-# any value). mlx has no goal-signal observations for goal_conditioning_type to act on.
-_MLAGENTS_INERT_BEHAVIOR_KEYS: dict[str, tuple[Any, ...] | None] = {"threaded": None, "output_path": None}
-_MLAGENTS_INERT_NETWORK_KEYS: dict[str, tuple[Any, ...] | None] = {
-    "goal_conditioning_type": None,
-    "deterministic": (False,),
-}
-_DETERMINISTIC = (
-    "deterministic: true (always take the most likely action) is not supported: mlx's policies "
-    "sample their actions while training; remove the key or set it to false"
 )
 # The seed's online_bc imitated a player driving another behavior live; mlx's imitates a model.
 _BRAIN_TO_IMITATE = (
@@ -119,106 +107,14 @@ def to_canonical(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any
     problems: list[Problem] = []
     # ML-Agents 1.x names, and its keys that mean nothing here ('threaded' chose a trainer thread).
     for path, _ in behavior_sections(out):
-        _drop_inert_mlagents_keys(_get(out, path), path, problems)
+        drop_inert_mlagents_keys(_get(out, path), path, problems)
         _rename(out, path, "trainer_type", "trainer", lines, new_lines)
     if isinstance(out.get("env_settings"), Mapping):
         _rename(out, ("env_settings",), "env_path", "env", lines, new_lines)
     if "environment_parameters" in out and out["environment_parameters"] is None:
         out["environment_parameters"] = {}  # how ML-Agents writes "none" in configuration.yaml
-    _move_release3_parameters(out, lines, new_lines, problems)
+    move_release3_parameters(out, lines, new_lines, problems)
     return out, new_lines, problems
-
-
-def _drop_inert_mlagents_keys(section: dict[str, Any], path: YamlPath, problems: list[Problem]) -> None:
-    """Remove from one behavior section the ML-Agents 1.x/2.x keys that change nothing in mlx;
-    turn ``even_checkpoints: true`` into the ``checkpoint_interval`` it stands for."""
-    _drop_inert(section, _MLAGENTS_INERT_BEHAVIOR_KEYS)
-    even = section.pop("even_checkpoints", False)
-    if even is True:
-        # ML-Agents: keep_checkpoints checkpoints spread evenly over max_steps
-        defaults = BehaviorSettings()
-        max_steps = section.get("max_steps", defaults.max_steps)
-        keep = section.get("keep_checkpoints", defaults.keep_checkpoints)
-        if isinstance(max_steps, (int, float)) and isinstance(keep, int) and keep > 0:
-            section["checkpoint_interval"] = max(1, int(max_steps) // keep)
-    elif even is not False:
-        problems.append(Problem((*path, "even_checkpoints"), f"expected true or false, got {describe(even)}"))
-    if section.get("self_play", 0) is None:
-        del section["self_play"]
-    networks: list[tuple[YamlPath, Any]] = [(("network_settings",), section.get("network_settings"))]
-    signals = section.get("reward_signals")
-    if isinstance(signals, dict):
-        for name, signal in signals.items():
-            if not isinstance(signal, dict):
-                continue
-            if signal.get("encoding_size", 0) is None:
-                del signal["encoding_size"]  # ML-Agents 2.x writes null for its deprecated key
-            if name == "extrinsic":
-                # ML-Agents writes every signal's network_settings; the extrinsic reward has no network
-                signal.pop("network_settings", None)
-            networks.append((("reward_signals", name, "network_settings"), signal.get("network_settings")))
-    for where, network in networks:
-        if isinstance(network, dict):
-            if network.get("deterministic") is True:
-                problems.append(Problem((*path, *where, "deterministic"), _DETERMINISTIC))
-            _drop_inert(network, _MLAGENTS_INERT_NETWORK_KEYS)
-
-
-def _drop_inert(section: dict[str, Any], inert: Mapping[str, tuple[Any, ...] | None]) -> None:
-    for key, values in inert.items():
-        if key in section and (values is None or any(section[key] is v for v in values)):
-            del section[key]
-
-
-def _move_release3_parameters(out: dict[str, Any], lines: LineMap, new_lines: LineMap, problems: list[Problem]) -> None:
-    """ML-Agents release 3's top-level ``parameter_randomization`` (a sampler file's content) and
-    ``curriculum`` (a curriculum file's content, per behavior) as ``environment_parameters``."""
-    for key, convert in (("parameter_randomization", sampler_overrides), ("curriculum", curriculum_overrides)):
-        section = out.pop(key, None)
-        if section is None:
-            continue
-        if not isinstance(section, Mapping):
-            problems.append(Problem((key,), f"expected a mapping, got {describe(section)}"))
-            _carry(lines, (key,), (key,), new_lines)
-            continue
-        if key == "parameter_randomization":
-            # release 4 wrote its samplers in today's shape already
-            as_is = {k: v for k, v in section.items() if isinstance(v, Mapping) and "sampler_type" in v}
-            section = {k: v for k, v in section.items() if k not in as_is}
-        else:
-            as_is = {}
-        try:
-            converted = convert(section, Path(key)) if section else {"environment_parameters": {}}
-        except ConfigError as error:
-            problems.extend(Problem((key,), text) for text in error.problems)
-            _carry(lines, (key,), (key,), new_lines)
-            continue
-        parameters = {**as_is, **converted["environment_parameters"]}
-        existing = out.setdefault("environment_parameters", {})
-        if not isinstance(existing, dict):
-            continue  # structuring reports environment_parameters' own type
-        for name, value in parameters.items():
-            if name in existing:
-                detail = f"{name} is also set in environment_parameters; keep only one of the two"
-                problems.append(Problem((key,), detail))
-                continue
-            existing[name] = value
-            source = (key, name) if (key, name) in lines else (key, _curriculum_owner(section, name))
-            _carry(lines, source, ("environment_parameters", name), new_lines)
-        if "env_settings" in converted:
-            interval = converted["env_settings"]["resampling_interval"]
-            settings = out.setdefault("env_settings", {})
-            if isinstance(settings, dict):
-                settings.setdefault("resampling_interval", interval)
-                _carry(lines, (key, "resampling-interval"), ("env_settings", "resampling_interval"), new_lines)
-
-
-def _curriculum_owner(curricula: Mapping[str, Any], parameter: str) -> str:
-    """The behavior whose curriculum (in release 3's ``curriculum`` section) sets ``parameter``."""
-    for behavior, section in curricula.items():
-        if isinstance(section, Mapping) and parameter in (section.get("parameters") or {}):
-            return str(behavior)
-    return parameter
 
 
 def inherit_defaults(data: dict[str, Any], lines: LineMap) -> tuple[dict[str, Any], LineMap]:
@@ -240,8 +136,8 @@ def inherit_defaults(data: dict[str, Any], lines: LineMap) -> tuple[dict[str, An
             base.pop("hyperparameters", None)
         merged[name] = deep_merge(base, section)
         path = ("behaviors", name)
-        _carry(lines, ("default_settings",), path, new_lines)
-        _carry(lines, path, path, new_lines)
+        carry_lines(lines, ("default_settings",), path, new_lines)
+        carry_lines(lines, path, path, new_lines)
     return {**data, "behaviors": merged}, new_lines
 
 
@@ -278,18 +174,18 @@ def _from_seed(data: Mapping[str, Any], lines: LineMap) -> tuple[dict[str, Any],
     for key, value in data.items():
         if key in _TOP_KEYS:
             out[key] = value
-            _carry(lines, (key,), (key,), new_lines)
+            carry_lines(lines, (key,), (key,), new_lines)
             continue
         dest: YamlPath = ("default_settings",) if key == "default" else ("behaviors", key)
         if not isinstance(value, Mapping) or not isinstance(default, Mapping):
             # Left as written: structuring reports that it is not a mapping.
             section = value
-            _carry(lines, (key,), dest, new_lines)
+            carry_lines(lines, (key,), dest, new_lines)
         else:
             # Merge flat, then nest: use_recurrent in 'default' may govern memory_size here.
             flat_lines: LineMap = {}
-            _carry(lines, ("default",), (), flat_lines)
-            _carry(lines, (key,), (), flat_lines)
+            carry_lines(lines, ("default",), (), flat_lines)
+            carry_lines(lines, (key,), (), flat_lines)
             base = default
             if value.get("trainer", default_trainer) != default_trainer:
                 # As inherit_defaults does for the newer dialects: another trainer's
@@ -321,19 +217,19 @@ def _nest_seed(
         # A copy: sections merged over 'default' share its nested mappings, which the gamma
         # step below writes into (and which the YAML dumper would print as anchors).
         _set(section, to, copy.deepcopy(value))
-        _carry(flat_lines, (key,), (*dest, *to), new_lines)
+        carry_lines(flat_lines, (key,), (*dest, *to), new_lines)
 
     recurrent = flat.get("use_recurrent", False)
     memory_path = ("network_settings", "memory")
     if not isinstance(recurrent, bool):
         detail = f"use_recurrent must be true or false, got {describe(recurrent)}"
         problems.append(Problem((*dest, *memory_path), detail))
-        _carry(flat_lines, ("use_recurrent",), (*dest, *memory_path), new_lines)
+        carry_lines(flat_lines, ("use_recurrent",), (*dest, *memory_path), new_lines)
     for key, value in flat.items():
         if key == "use_recurrent":
             if recurrent is True:
                 section.setdefault("network_settings", {}).setdefault("memory", {})
-                _carry(flat_lines, (key,), (*dest, *memory_path), new_lines)
+                carry_lines(flat_lines, (key,), (*dest, *memory_path), new_lines)
             elif recurrent is False:
                 # Explicitly no memory, so that a recurrent default_settings is not inherited.
                 put(key, memory_path, None)
@@ -349,12 +245,12 @@ def _nest_seed(
             if new_name in flat:
                 detail = f"{key} is the old name of {new_name}; keep only one of the two"
                 problems.append(Problem((*dest, key), detail))
-                _carry(flat_lines, (key,), (*dest, key), new_lines)
+                carry_lines(flat_lines, (key,), (*dest, key), new_lines)
             else:
                 put(key, (new_name,), value)
         elif key == "brain_to_imitate":
             problems.append(Problem((*dest, "hyperparameters", key), _BRAIN_TO_IMITATE))
-            _carry(flat_lines, (key,), (*dest, "hyperparameters", key), new_lines)
+            carry_lines(flat_lines, (key,), (*dest, "hyperparameters", key), new_lines)
         elif key == "use_curiosity" or key in _SEED_CURIOSITY_KEYS:
             pass  # below, once every key of the section is known
         elif key != "gamma":
@@ -382,7 +278,7 @@ def _renamed_inside(key: str, value: Any, flat_lines: LineMap, dest: YamlPath, n
         new = renames.get(inner)
         if new is not None and new not in value:
             out[new] = inner_value
-            _carry(flat_lines, (key, inner), (*dest, key, new), new_lines)
+            carry_lines(flat_lines, (key, inner), (*dest, key, new), new_lines)
         else:
             out[inner] = inner_value
     return out
@@ -417,7 +313,7 @@ def _nest_seed_curiosity(
 
 def _located(flat_lines: LineMap, key: str, dest: YamlPath, new_lines: LineMap) -> YamlPath:
     """The path of flat ``key`` left where it was written (for a problem), its line carried along."""
-    _carry(flat_lines, (key,), (*dest, key), new_lines)
+    carry_lines(flat_lines, (key,), (*dest, key), new_lines)
     return (*dest, key)
 
 
@@ -428,7 +324,7 @@ def _rename(data: dict[str, Any], path: YamlPath, old: str, new: str, lines: Lin
     if old in section and new not in section:
         # Rebuilt rather than popped, so that the key keeps its place for 'config upgrade'.
         _set(data, path, {new if key == old else key: value for key, value in section.items()})
-        _carry(lines, (*path, old), (*path, new), new_lines)
+        carry_lines(lines, (*path, old), (*path, new), new_lines)
 
 
 def _get(data: dict[str, Any], path: YamlPath) -> Any:
@@ -443,11 +339,3 @@ def _set(data: dict[str, Any], path: YamlPath, value: Any) -> None:
     for step in path[:-1]:
         data = data.setdefault(step, {})
     data[path[-1]] = value
-
-
-def _carry(lines: LineMap, src: YamlPath, dst: YamlPath, into: LineMap) -> None:
-    """Record in ``into`` the lines of ``src`` and everything under it, as if moved to ``dst``."""
-    n = len(src)
-    for path, line in lines.items():
-        if path[:n] == src:
-            into[dst + path[n:]] = line

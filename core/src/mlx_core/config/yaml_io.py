@@ -26,6 +26,14 @@ YamlPath = tuple[Any, ...]
 LineMap = dict[YamlPath, int]
 
 
+def carry_lines(lines: LineMap, src: YamlPath, dst: YamlPath, into: LineMap) -> None:
+    """Record in ``into`` the lines of ``src`` and everything under it, as if moved to ``dst``."""
+    n = len(src)
+    for path, line in lines.items():
+        if path[:n] == src:
+            into[dst + path[n:]] = line
+
+
 def read_yaml(path: str | Path) -> tuple[dict[str, Any], LineMap]:
     """Load a YAML mapping from ``path``; return it as plain data and a path -> 1-based line map.
 
