@@ -97,3 +97,12 @@ def test_without_torchs_private_ops_the_public_adam_and_clipping_give_the_same(
         reference.step()
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_clear_gradients_leaves_every_parameter_without_a_gradient() -> None:
+    params = _params(0)
+    lean = make_adam(params, lr=1e-2)
+    sum((p * p).sum() for p in params).backward()
+    assert all(p.grad is not None for p in params)
+    lean.clear_gradients()
+    assert all(p.grad is None for p in params)

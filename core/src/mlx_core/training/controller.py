@@ -458,8 +458,7 @@ class TrainerController:
             if getattr(trainer.policy, "memory_size", 0):  # a recurrent policy starts new episodes from zero memories
                 trainer.policy.end_episodes(terminals.agent_id)
         if len(decisions):
-            if decisions.action_mask is not None:
-                self._check_mask(name, trainer, decisions, decisions.action_mask)
+            self._check_mask(name, trainer, decisions)
             with timer("policy_act"):
                 info = trainer.policy.act(decisions)
             with timer("process_steps"):
@@ -475,10 +474,12 @@ class TrainerController:
             if trainer.ready_to_update():
                 self._update(name, trainer)
 
-    def _check_mask(self, name: str, trainer: Trainer, decisions: DecisionSteps, mask: np.ndarray) -> None:
-        """Refuse an action mask with a branch whose every choice is forbidden (simulators over
-        gRPC are refused by the protocol layer already; this covers every environment)."""
-        closed = closed_mask_branch(mask, trainer.context.spec.action_spec.discrete_branches)
+    def _check_mask(self, name: str, trainer: Trainer, decisions: DecisionSteps) -> None:
+        """Refuse an action mask with a branch whose every choice is forbidden (every kind of
+        environment; the protocol layer refuses a gRPC simulator's sooner, in its own words)."""
+        if decisions.action_mask is None:
+            return
+        closed = closed_mask_branch(decisions.action_mask, trainer.context.spec.action_spec.discrete_branches)
         if closed is not None:
             row, branch = closed
             raise EnvError(

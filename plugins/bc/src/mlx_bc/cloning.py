@@ -111,8 +111,7 @@ class Cloner:
     def __init__(self, network: nn.Module, spec: BehaviorSpec, learning_rate: float) -> None:
         self.network = network
         self.spec = spec
-        self.parameters = [p for p in network.parameters() if p.requires_grad]
-        self.adam = make_adam(self.parameters, learning_rate)
+        self.adam = make_adam([p for p in network.parameters() if p.requires_grad], learning_rate)
 
     def train(
         self,
@@ -133,8 +132,7 @@ class Cloner:
         for _epoch in range(num_epoch):
             for minibatch in data.minibatches(batch_size, batches_per_epoch):
                 loss = cloning_loss(self.network, self.spec, minibatch)
-                for parameter in self.parameters:
-                    parameter.grad = None
+                self.adam.clear_gradients()
                 (loss * weight).backward()
                 self.adam.apply_gradients()
                 losses.append(loss.detach())

@@ -38,10 +38,10 @@ class IntrinsicSignal(RewardSignal):
     def setup(self) -> None:
         """Move the networks to the device and create the optimizer and the generator."""
         self.networks.to(self.device)
-        self.trainable = [p for p in self.networks.parameters() if p.requires_grad]
+        trainable = [p for p in self.networks.parameters() if p.requires_grad]
         # core's Adam: torch's fused kernel for every parameter at once, without the per-call
         # bookkeeping of Optimizer.step, which costs about as much as the kernel at these sizes
-        self.optimizer = make_adam(self.trainable, self.settings.learning_rate)
+        self.optimizer = make_adam(trainable, self.settings.learning_rate)
         self.generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
 
     def tensors(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
@@ -54,8 +54,7 @@ class IntrinsicSignal(RewardSignal):
 
     def step(self, loss: torch.Tensor) -> None:
         """One Adam step on ``loss``."""
-        for parameter in self.trainable:  # zero_grad(set_to_none=True) without its per-call overhead
-            parameter.grad = None
+        self.optimizer.clear_gradients()
         loss.backward()
         self.optimizer.apply_gradients()
 

@@ -219,9 +219,8 @@ class PPOOptimizer:
         self.network = network
         self.hp = hp
         self.device = device
-        self.parameters = [p for p in network.parameters() if p.requires_grad]
         # eps 1e-5 as in SB3/OpenAI baselines' PPO
-        self.adam = make_adam(self.parameters, hp.learning_rate, eps=1e-5)
+        self.adam = make_adam([p for p in network.parameters() if p.requires_grad], hp.learning_rate, eps=1e-5)
 
     def update(self, batch: RolloutBatch, step: int, max_steps: int) -> dict[str, float]:
         """``num_epoch`` passes of shuffled minibatches of ``batch_size`` over ``batch``."""
@@ -259,8 +258,7 @@ class PPOOptimizer:
                     loss = loss - beta * entropy_bonus
                     entropies.append(entropy_bonus.detach())
 
-                for parameter in self.parameters:  # zero_grad(set_to_none) without its per-call overhead
-                    parameter.grad = None
+                self.adam.clear_gradients()
                 loss.backward()
                 self.adam.apply_gradients(hp.max_grad_norm)
 
