@@ -183,8 +183,24 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 # -- helpers -------------------------------------------------------------------------------
+_OPENED: list[RemoteEnvironment] = []  # every session a test opened, dropped when it ends
+
+
+@pytest.fixture(autouse=True)
+def _drop_sessions() -> Iterator[None]:
+    """Drop each test's connections when it ends: a session's step stream holds one of the
+    server's handler threads (with grpcio's public API) until its client lets go, and the
+    module's servers outlive the test (left to garbage collection, enough open sessions starve
+    the next test's Initialize)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().abandon()
+
+
 def connect(server: Server, **kwargs: Any) -> RemoteEnvironment:
-    return RemoteEnvironment(server.address, **{"timeout": 10.0, "seed": 0, **kwargs})
+    env = RemoteEnvironment(server.address, **{"timeout": 10.0, "seed": 0, **kwargs})
+    _OPENED.append(env)
+    return env
 
 
 def discrete(decisions: DecisionSteps, choices: np.ndarray) -> dict[str, ActionTuple]:
